@@ -1,0 +1,107 @@
+# psf.infra: the front door. Every target installs what it needs, once.
+#   make demo   - bring the lab up and run playbooks/site.yml against inventories/lab
+#   make test   - lint, sanity, unit, integration (lab), Molecule; ends with pytest's summary
+# Other targets: lint, sanity, unit, integration, molecule, bench, lab-up, lab-down, lab-status,
+# image, deps, build, clean.
+
+SHELL        := /bin/bash
+.SHELLFLAGS  := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT         := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV         := $(ROOT)/.venv
+BIN          := $(VENV)/bin
+PY           := $(BIN)/python
+STAMPS       := $(ROOT)/.stamps
+COLLECTION   := $(ROOT)/collections/ansible_collections/psf/infra
+PYTHON       ?= python3
+
+export ANSIBLE_CONFIG  := $(ROOT)/ansible.cfg
+export PATH            := $(BIN):$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+# Podman settings measured on these machines (runc, cgroupfs, explicit ulimits): lab/podman-env.sh.
+export CONTAINERS_CONF := $(ROOT)/.cache/podman/containers.conf
+
+.PHONY: help demo test deps apt venv image lint sanity unit integration molecule bench \
+        lab-up lab-down lab-status build clean
+
+help:
+	@sed -n '2,6p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+
+## ---- set-up (each step skips itself when done) -------------------------------------------
+
+deps: apt venv
+
+# Debian packages: installs only the missing ones from lab/apt-packages.txt.
+apt: $(STAMPS)/apt
+$(STAMPS)/apt: lab/apt-packages.txt lab/install-apt.sh
+	@mkdir -p $(STAMPS)
+	bash lab/install-apt.sh lab/apt-packages.txt
+	@touch $@
+
+# The virtualenv, rebuilt when the pins change.
+venv: $(STAMPS)/venv
+$(STAMPS)/venv: requirements.txt constraints.txt pyproject.toml | $(STAMPS)/apt
+	@mkdir -p $(STAMPS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+# The podman image for Molecule (debootstrap, cached in podman's storage).
+image: deps
+	bash lab/podman-env.sh >/dev/null
+	bash lab/build-image.sh
+
+## ---- the two commands ---------------------------------------------------------------------
+
+demo: deps
+	$(PY) lab/labctl.py up
+	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
+	$(PY) -m psf_infra_runner.summary --inventory inventories/lab
+
+test: deps image lint sanity
+	$(PY) -m pytest -p no:cacheprovider
+
+## ---- parts of the test run ----------------------------------------------------------------
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint -q playbooks roles
+	$(BIN)/ansible-galaxy collection build --force --output-path $(ROOT)/.cache/dist $(COLLECTION) >/dev/null
+	$(BIN)/ansible-doc -l psf.infra >/dev/null
+
+sanity: deps
+	bash lab/sanity.sh
+
+unit: deps
+	$(PY) -m pytest -p no:cacheprovider -m 'not lab and not molecule'
+
+integration: deps
+	$(PY) -m pytest -p no:cacheprovider -m lab
+
+molecule: image
+	$(PY) -m pytest -p no:cacheprovider -m molecule
+
+bench: deps
+	$(PY) lab/labctl.py up
+	@set -e; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+## ---- the lab ------------------------------------------------------------------------------
+
+lab-up: deps
+	$(PY) lab/labctl.py up
+
+lab-down: deps
+	$(PY) lab/labctl.py down
+
+lab-status: deps
+	$(PY) lab/labctl.py status
+
+build: deps
+	$(BIN)/ansible-galaxy collection build --force --output-path $(ROOT)/.cache/dist $(COLLECTION)
+
+clean:
+	-test -x $(PY) && $(PY) lab/labctl.py down
+	rm -rf $(STAMPS) .cache/dist .pytest_cache .ruff_cache

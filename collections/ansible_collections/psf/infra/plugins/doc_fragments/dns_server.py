@@ -1,0 +1,81 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Options shared by the psf.infra DNS modules: how to reach the primary and the secondaries."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  server:
+    description:
+      - IP address of the primary (master) name server that accepts RFC 2136 UPDATE and AXFR.
+      - Host names are refused on purpose, so that the system resolver is never consulted.
+    type: str
+    required: true
+  port:
+    description: Port of the primary name server (TCP for AXFR and UPDATE, UDP/TCP for queries).
+    type: int
+    default: 53
+  tsig_key_name:
+    description:
+      - Name of the TSIG key that signs every message (zone transfer, update, queries to the primary).
+      - Required together with O(tsig_key_secret).
+    type: str
+  tsig_key_algorithm:
+    description: TSIG algorithm of the key.
+    type: str
+    default: hmac-sha256
+    choices: [hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224, hmac-sha1, hmac-md5]
+  tsig_key_secret:
+    description:
+      - Base64 secret of the TSIG key (as in the BIND C(key) statement). Never logged or returned.
+    type: str
+  timeout:
+    description: Seconds to wait for each answer from a name server.
+    type: float
+    default: 10.0
+  secondaries:
+    description:
+      - Secondary (slave) name servers of the zone. They are only queried (SOA serial, unsigned), to
+        report whether they serve the primary's serial.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      server:
+        description: IP address of the secondary.
+        type: str
+        required: true
+      port:
+        description: Port of the secondary.
+        type: int
+        default: 53
+"""
+
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Reads the zone and computes the plan; sends nothing.
+  diff_mode:
+    support: full
+    description: Shows the plan (created, updated, deleted rrsets), in the manner of octoDNS.
+  idempotent:
+    support: full
+    description: A second run with the same input reports no change and sends no UPDATE message.
+"""
+
+    INFO_ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Only reads; behaves the same in check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is no diff.
+  idempotent:
+    support: full
+    description: Never changes anything.
+"""

@@ -1,0 +1,97 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Pure helpers of the nameserver role: the zone list it serves and the catalog zone's members.
+
+- ``nameserver_zone_list``: zones (from ``psf.infra.tenant_zones`` or a hand-written list) ->
+  sorted ``{name, tenant, dnssec}`` with one spelling per name; duplicates are refused, naming
+  both tenants.
+- ``catalog_member_label``: the member label of a zone in a catalog zone (RFC 9432 leaves its form
+  to the producer; this is the lab's form too: SHA-1 of the zone's wire name, in hex).
+- ``catalog_members``: zone-file text of a catalog (``named-checkzone -D`` output) -> ``{zone: label}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+_LABEL_RE = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
+
+
+def canonical_zone_name(name: Any) -> str:
+    """``Packaging.Test.`` -> ``packaging.test``."""
+    if not isinstance(name, str):
+        raise ValueError(f"{name!r} is not a zone name")
+    text = name.strip().rstrip(".").lower()
+    labels = text.split(".")
+    if not text or len(text) > 253 or not all(_LABEL_RE.match(label) for label in labels):
+        raise ValueError(f"{name!r} is not a zone name (letters, digits, '-', '_' and dots)")
+    return text
+
+
+def nameserver_zone_list(zones: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The zones a name server holds: ``[{name, tenant, dnssec}]`` sorted by name."""
+    if isinstance(zones, (str, Mapping)) or not isinstance(zones, Iterable):
+        raise AnsibleFilterError("nameserver_zone_list: expected a list of zones ({name, tenant, dnssec}), "
+                                 f"got {type(zones).__name__}")
+    by_name: dict[str, dict[str, Any]] = {}
+    for index, zone in enumerate(zones):
+        where = f"nameserver_zones[{index}]"
+        if not isinstance(zone, Mapping) or "name" not in zone:
+            raise AnsibleFilterError(f"{where}: a zone needs at least a 'name' (got {zone!r})")
+        tenant = str(zone.get("tenant") or "")
+        where += f" (tenant '{tenant}')" if tenant else ""
+        try:
+            name = canonical_zone_name(zone["name"])
+        except ValueError as err:
+            raise AnsibleFilterError(f"{where}: name: {err}") from None
+        if name in by_name:
+            raise AnsibleFilterError(f"{where}: zone '{name}' is also declared by tenant "
+                                     f"'{by_name[name]['tenant']}'; a zone has exactly one tenant")
+        dnssec = zone.get("dnssec", True)
+        if not isinstance(dnssec, bool):
+            raise AnsibleFilterError(f"{where}: dnssec must be true or false, got {dnssec!r}")
+        by_name[name] = {"name": name, "tenant": tenant, "dnssec": dnssec}
+    return [by_name[name] for name in sorted(by_name)]
+
+
+def _wire_name(zone: str) -> bytes:
+    labels = [label.encode("ascii") for label in zone.rstrip(".").split(".") if label]
+    return b"".join(bytes([len(label)]) + label for label in labels) + b"\x00"
+
+
+def catalog_member_label(zone: str) -> str:
+    """The member label of ``zone`` (the name as written, with or without the trailing dot)."""
+    try:
+        name = canonical_zone_name(zone)
+    except ValueError as err:
+        raise AnsibleFilterError(f"catalog_member_label: {err}") from None
+    return hashlib.sha1(_wire_name(name), usedforsecurity=False).hexdigest()
+
+
+def catalog_members(zone_text: str, catalog: str) -> dict[str, str]:
+    """``{member zone: label}`` from the text of ``catalog`` (one record per line, absolute names)."""
+    suffix = ".zones." + canonical_zone_name(catalog) + "."
+    members: dict[str, str] = {}
+    for line in zone_text.splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[-2].upper() == "PTR" and fields[0].lower().endswith(suffix):
+            label = fields[0][: -len(suffix)]
+            if "." not in label:  # a member's own properties (coo, group) live one level below
+                members[canonical_zone_name(fields[-1])] = label
+    return members
+
+
+class FilterModule:
+    """Helpers of the nameserver role."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "nameserver_zone_list": nameserver_zone_list,
+            "catalog_member_label": catalog_member_label,
+            "catalog_members": catalog_members,
+        }

@@ -1,0 +1,139 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: tenants
+short_description: The PSF Infra-WG tenant registry as an inventory
+version_added: 0.1.0
+author:
+  - PSF Infrastructure Working Group (@python)
+description:
+  - Reads one YAML file per tenant (C(<registry_dir>/<name>.yml)), validates every file against the
+    tenant JSON Schema and the rules of the Infra-WG charter, and refuses the whole registry with every
+    problem listed (file, tenant, field) when anything is wrong.
+  - Every VM of an C(active) or C(suspended) tenant becomes a host C(<vm>.<tenant>) in the groups
+    C(tenant_<tenant>), C(tenant_vms), C(backup_clients), C(monitoring_agents), C(vm_size_<preset>) and
+    C(app_<app>) for each app it runs (dashes become underscores in group names).
+  - Host variables C(psf_tenant_name), C(psf_tenant), C(psf_tenant_members), C(psf_vm), C(psf_apps);
+    on group C(all) C(psf_tenants) (every tenant, retired ones included) and C(psf_registry_env).
+  - The configuration file must be named C(tenants.yml) or end with C(.tenants.yml) (or C(.yaml)).
+  - The file format and the rules are documented in C(docs/tenants.md).
+requirements:
+  - jsonschema
+  - dnspython
+  - netaddr
+options:
+  plugin:
+    description: The name of this plugin; makes the file a configuration of this plugin.
+    required: true
+    type: str
+    choices: [psf.infra.tenants]
+  registry_dir:
+    description:
+      - The directory holding the tenant files, relative to the directory of the configuration file
+        unless absolute. Only its C(*.yml) and C(*.yaml) files are tenants; subdirectories (for example
+        C(zones/) with BIND zone files) are not read.
+    type: str
+    default: tenants
+  environment:
+    description:
+      - The name of the environment, set as C(psf_registry_env) on group C(all).
+      - Defaults to the name of the directory holding the configuration file (C(lab), C(production)).
+    type: str
+  vm_domain:
+    description:
+      - The domain under which a VM without an explicit C(fqdn) is named C(<vm>.<tenant>.<vm_domain>).
+    type: str
+    default: vms.infra.test
+  size_presets:
+    description:
+      - The VM sizes tenants may choose from, by name; each gives C(vcpus), C(memory_mib) and C(disk_gib).
+    type: dict
+    required: true
+  quotas:
+    description:
+      - Per-tenant limits. C(default) applies to every tenant; C(tenants.<name>) replaces the keys it gives
+        for one tenant.
+      - Each quota gives C(max_vms) (default 2) and C(sizes), the size presets allowed (default all).
+    type: dict
+    default: {}
+notes:
+  - Set C([inventory] any_unparsed_is_failed = true) in C(ansible.cfg) so that an invalid registry stops
+    every command instead of being reported as a warning, and C(ignore_patterns = ^tenants$) so that the
+    inventory directory loader does not try to read the tenant files as inventories of their own.
+seealso:
+  - module: psf.infra.tenant_registry_info
+"""
+
+EXAMPLES = r"""
+# inventories/lab/tenants.yml
+plugin: psf.infra.tenants
+registry_dir: tenants
+environment: lab
+vm_domain: vms.infra.test
+size_presets:
+  small: {vcpus: 1, memory_mib: 2048, disk_gib: 20}
+  medium: {vcpus: 2, memory_mib: 4096, disk_gib: 40}
+quotas:
+  default: {max_vms: 2, sizes: [small]}
+  tenants:
+    packaging: {max_vms: 4, sizes: [small, medium]}
+"""
+
+import json
+import os
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin
+from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
+from ansible_collections.psf.infra.plugins.module_utils.tenants import (
+    build_config,
+    display_path,
+    inventory_hosts,
+    load_registry,
+    registry_variables,
+)
+
+
+class InventoryModule(BaseInventoryPlugin):
+    NAME = "psf.infra.tenants"
+
+    def verify_file(self, path: str) -> bool:
+        if not super().verify_file(path):
+            return False
+        name = os.path.basename(path)
+        return name in ("tenants.yml", "tenants.yaml") or name.endswith((".tenants.yml", ".tenants.yaml"))
+
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path, cache=cache)
+        self._read_config_data(path)
+        base = os.path.dirname(os.path.abspath(path))
+        registry_dir = os.path.join(base, os.path.expanduser(self.get_option("registry_dir")))
+        settings = _plain({
+            "size_presets": self.get_option("size_presets"),
+            "quotas": self.get_option("quotas"),
+            "vm_domain": self.get_option("vm_domain"),
+        })
+        try:
+            config = build_config(settings, source=display_path(path),
+                                  environment=self.get_option("environment") or os.path.basename(base))
+            registry = load_registry(registry_dir, config)
+        except InvalidInput as error:
+            raise AnsibleParserError(str(error)) from error
+
+        for name, value in registry_variables(registry).items():
+            self.inventory.set_variable("all", name, value)
+        for host in inventory_hosts(registry):
+            for group in host.groups:
+                self.inventory.add_group(group)
+            self.inventory.add_host(host.name, group=host.groups[0])
+            for group in host.groups[1:]:
+                self.inventory.add_child(group, host.name)
+            for name, value in host.variables.items():
+                self.inventory.set_variable(host.name, name, value)
+
+
+def _plain(value):
+    """Options come back as Ansible's tagged types; the registry code wants plain Python data."""
+    return json.loads(json.dumps(value))

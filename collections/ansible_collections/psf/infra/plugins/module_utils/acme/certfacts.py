@@ -1,0 +1,62 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""What an existing certificate says about itself: names, key type, validity."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from ansible_collections.psf.infra.plugins.module_utils.acme.keys import key_type_of
+from cryptography import x509
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    names: frozenset[str]
+    key_type: str
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    serial: str
+    issuer: str
+
+    @property
+    def lifetime(self) -> datetime.timedelta:
+        return self.not_after - self.not_before
+
+    def as_dict(self) -> dict:
+        return {
+            "names": sorted(self.names),
+            "key_type": self.key_type,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "serial": self.serial,
+            "issuer": self.issuer,
+        }
+
+
+def split_pem_chain(pem: str) -> list[str]:
+    """The PEM blocks of a chain file, in order, each ending with a newline."""
+    end = "-----END CERTIFICATE-----"
+    blocks = []
+    for part in pem.split(end)[:-1]:
+        start = part.find("-----BEGIN CERTIFICATE-----")
+        if start >= 0:
+            blocks.append(part[start:] + end + "\n")
+    return blocks
+
+
+def certificate_facts(certificate: x509.Certificate) -> CertificateFacts:
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = frozenset(name.lower() for name in san.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        names = frozenset()
+    return CertificateFacts(
+        names=names,
+        key_type=key_type_of(certificate.public_key()),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        serial=format(certificate.serial_number, "x"),
+        issuer=certificate.issuer.rfc4514_string(),
+    )

@@ -1,0 +1,67 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Private keys and certificate signing requests."""
+
+from __future__ import annotations
+
+from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+DEFAULT_KEY_TYPE = "ecdsa-p256"
+
+_CURVES = {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1}
+_CURVE_NAMES = {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}
+
+
+def generate_key(key_type: str):
+    """A new private key of ``key_type`` (one of KEY_TYPES)."""
+    if key_type in _CURVES:
+        return ec.generate_private_key(_CURVES[key_type]())
+    if key_type.startswith("rsa-") and key_type in KEY_TYPES:
+        return rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[4:]))
+    raise PsfInfraError(f"unknown key type {key_type!r}; use one of {', '.join(KEY_TYPES)}")
+
+
+def key_type_of(public_or_private_key) -> str:
+    """The KEY_TYPES name of a key (public or private), or 'other:<description>'."""
+    if isinstance(public_or_private_key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return _CURVE_NAMES.get(public_or_private_key.curve.name, f"other:ec-{public_or_private_key.curve.name}")
+    if isinstance(public_or_private_key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return f"rsa-{public_or_private_key.key_size}"
+    return f"other:{type(public_or_private_key).__name__}"
+
+
+def key_to_pem(private_key) -> bytes:
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def load_key(pem: bytes, *, what: str):
+    """Load an unencrypted PEM private key; the error never quotes the key."""
+    try:
+        return serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as err:
+        raise PsfInfraError(f"{what} is not an unencrypted PEM private key ({type(err).__name__})") from None
+
+
+def public_key_matches(private_key, certificate: x509.Certificate) -> bool:
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private_key.public_key().public_bytes(*fmt) == certificate.public_key().public_bytes(*fmt)
+
+
+def build_csr(private_key, names: list[str]) -> bytes:
+    """A PEM CSR for ``names`` (the first one is also the common name, when it fits in 64 characters)."""
+    subject = []
+    if len(names[0]) <= 64:
+        subject.append(x509.NameAttribute(NameOID.COMMON_NAME, names[0]))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject))
+    builder = builder.add_extension(
+        x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False
+    )
+    csr = builder.sign(private_key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)

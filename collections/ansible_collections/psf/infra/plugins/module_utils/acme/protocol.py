@@ -1,0 +1,257 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""RFC 8555 through the maintained ``acme`` library, made robust for unattended runs.
+
+The library signs the JWS and speaks the protocol; this file adds what a cron job needs:
+``badNonce`` retried as often as the CA sends it (the library retries once; Let's Encrypt and
+pebble send them at random), ``Retry-After`` honoured for rate limits and polling, one overall
+deadline with a clear message, and errors turned into :class:`PsfInfraError`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from typing import Any
+
+import josepy
+import requests
+from acme import challenges as acme_challenges
+from acme import client as acme_client
+from acme import errors as acme_errors
+from acme import messages
+from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+USER_AGENT = "psf.infra-acme"
+BAD_NONCE_RETRIES = 10
+#: problem types worth retrying after the server's Retry-After (or a short pause)
+RETRYABLE_PROBLEMS = frozenset({"badNonce", "rateLimited", "serverInternal"})
+
+
+class Deadline:
+    """One time limit for a whole order: every wait is cut to it; passing it raises a clear error."""
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self.seconds = seconds
+        self.what = what
+        self.at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def check(self, doing: str) -> None:
+        if self.remaining() <= 0:
+            raise PsfInfraError(f"{self.what}: gave up after {self.seconds:.0f} s while {doing} "
+                                f"(raise 'timeout' if the CA or the DNS servers are just slow)")
+
+    def sleep(self, seconds: float, doing: str) -> None:
+        self.check(doing)
+        time.sleep(max(0.0, min(seconds, self.remaining())))
+
+
+def _retry_after_seconds(response: requests.Response | None, default: float) -> float:
+    if response is None or "Retry-After" not in response.headers:
+        return default
+    when = acme_client.ClientV2.retry_after(response, int(default))
+    return max(0.0, (when - datetime.datetime.now()).total_seconds())
+
+
+class RetryingNetwork(acme_client.ClientNetwork):
+    """A ClientNetwork that retries badNonce/rate limits and remembers the last response's headers."""
+
+    def __init__(self, *args: Any, deadline: Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+        self.last_response: requests.Response | None = None
+        self.retries: dict[str, int] = {}
+        self.session.hooks["response"].append(self._remember)
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.last_response = response
+
+    def post(self, *args: Any, **kwargs: Any) -> requests.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._post_once(*args, **kwargs)
+            except messages.Error as error:
+                if error.code not in RETRYABLE_PROBLEMS or attempt > BAD_NONCE_RETRIES:
+                    raise
+                self.retries[error.code] = self.retries.get(error.code, 0) + 1
+                # A fresh nonce is fetched for the next attempt: the rejected one is gone.
+                pause = 0.0 if error.code == "badNonce" else _retry_after_seconds(self.last_response, 1.0)
+                self.deadline.sleep(pause, f"waiting to retry after '{error.code}' from the CA")
+
+
+def _jws_algorithm(private_key) -> josepy.JWASignature:
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        return {"secp256r1": josepy.ES256, "secp384r1": josepy.ES384, "secp521r1": josepy.ES512}[
+            private_key.curve.name]
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return josepy.RS256
+    raise PsfInfraError("the ACME account key must be an ECDSA or RSA key")
+
+
+def _jwk(private_key) -> josepy.JWK:
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        return josepy.JWKEC(key=private_key)
+    return josepy.JWKRSA(key=private_key)
+
+
+def describe_acme_error(error: BaseException) -> str:
+    """A one-line, actionable description of an exception from the acme library or requests."""
+    if isinstance(error, messages.Error):
+        detail = error.detail or error.description or ""
+        subproblems = getattr(error, "subproblems", None) or []
+        extra = "; ".join(f"{getattr(sub, 'identifier', '')}: {getattr(sub, 'detail', sub)}"
+                          for sub in subproblems)
+        return f"{error.code or error.typ}: {detail}" + (f" ({extra})" if extra else "")
+    if isinstance(error, requests.exceptions.SSLError):
+        return f"TLS error talking to the CA (is 'ca_bundle' right?): {error}"
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return f"cannot connect to the CA: {error}"
+    if isinstance(error, requests.exceptions.Timeout):
+        return f"the CA did not answer in time: {error}"
+    return f"{type(error).__name__}: {error}"
+
+
+class AcmeSession:
+    """An account at one CA; cheap to clone for parallel orders with the same account."""
+
+    def __init__(self, directory_url: str, account_key, *, ca_bundle: str | None, email: str | None,
+                 deadline: Deadline, request_timeout: int = 15,
+                 directory: messages.Directory | None = None, account_uri: str | None = None) -> None:
+        self.directory_url = directory_url
+        self.account_key = account_key
+        self.ca_bundle = ca_bundle
+        self.email = email
+        self.deadline = deadline
+        self.request_timeout = request_timeout
+        self.net = RetryingNetwork(key=_jwk(account_key), alg=_jws_algorithm(account_key),
+                                   verify_ssl=ca_bundle or True, user_agent=USER_AGENT,
+                                   timeout=request_timeout, deadline=deadline)
+        self.directory = directory or self._call("reading the ACME directory", acme_client.ClientV2.get_directory,
+                                                 directory_url, self.net)
+        self.client = acme_client.ClientV2(self.directory, self.net)
+        self.account_uri = account_uri
+        if account_uri is not None:
+            self.net.account = messages.RegistrationResource(uri=account_uri, body=messages.Registration())
+
+    def clone(self) -> AcmeSession:
+        """The same account over a new HTTP session (requests sessions are not shared across threads)."""
+        return AcmeSession(self.directory_url, self.account_key, ca_bundle=self.ca_bundle, email=self.email,
+                           deadline=self.deadline, request_timeout=self.request_timeout,
+                           directory=self.directory, account_uri=self.account_uri)
+
+    def _call(self, doing: str, function: Callable, *args: Any, **kwargs: Any) -> Any:
+        self.deadline.check(doing)
+        try:
+            return function(*args, **kwargs)
+        except PsfInfraError:
+            raise
+        except (acme_errors.Error, messages.Error, requests.exceptions.RequestException, ValueError) as error:
+            raise PsfInfraError(f"ACME CA {self.directory_url}: {doing} failed: "
+                                f"{describe_acme_error(error)}") from None
+
+    @property
+    def offers_renewal_info(self) -> bool:
+        try:
+            self.directory["renewalInfo"]
+        except KeyError:
+            return False
+        return True
+
+    def ensure_account(self) -> str:
+        """Register the account key (or find the existing account); returns the account URL."""
+        if self.account_uri:
+            return self.account_uri
+        contact = (f"mailto:{self.email}",) if self.email else ()
+        registration = messages.NewRegistration(contact=contact, terms_of_service_agreed=True)
+
+        def register() -> str:
+            try:
+                return self.client.new_account(registration).uri
+            except acme_errors.ConflictError as existing:  # the key already has an account: reuse it
+                return existing.location
+
+        self.account_uri = self._call("registering the ACME account", register)
+        self.net.account = messages.RegistrationResource(uri=self.account_uri, body=messages.Registration())
+        return self.account_uri
+
+    def renewal_info_time(self, cert_pem: bytes) -> datetime.datetime | None:
+        """The time ARI (RFC 9773) picked in the CA's suggested window, or None if not offered."""
+        if not self.offers_renewal_info:
+            return None
+        when, _next_check = self._call("fetching the renewal information (ARI)", self.client.renewal_time,
+                                       cert_pem)
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        return when
+
+    def new_order(self, csr_pem: bytes) -> messages.OrderResource:
+        return self._call("creating the order", self.client.new_order, csr_pem)
+
+    def answer(self, challenge_body: messages.ChallengeBody) -> None:
+        response = challenge_body.chall.response(self.net.key)
+        self._call(f"answering the {challenge_body.chall.typ} challenge", self.client.answer_challenge,
+                   challenge_body, response)
+
+    def key_authorization(self, challenge: acme_challenges.KeyAuthorizationChallenge) -> str:
+        return challenge.key_authorization(self.net.key)
+
+    def dns01_value(self, challenge: acme_challenges.DNS01) -> str:
+        return challenge.validation(self.net.key)
+
+    def wait_authorizations(self, order: messages.OrderResource) -> list[messages.AuthorizationResource]:
+        """Poll every authorization until none is pending; fail naming each invalid one and why."""
+        pending = list(order.authorizations)
+        done: list[messages.AuthorizationResource] = []
+        pause = 0.1
+        while pending:
+            still = []
+            wait = pause
+            for authz in pending:
+                updated, response = self._call("polling an authorization", self.client.poll, authz)
+                if updated.body.status in (messages.STATUS_PENDING, messages.STATUS_PROCESSING):
+                    still.append(updated)
+                    wait = max(wait, min(_retry_after_seconds(response, pause), 10.0))
+                else:
+                    done.append(updated)
+            pending = still
+            if pending:
+                self.deadline.sleep(wait, f"waiting for the CA to validate "
+                                          f"{', '.join(a.body.identifier.value for a in pending)}")
+                pause = min(pause * 2, 2.0)
+        failures = []
+        for authz in done:
+            if authz.body.status != messages.STATUS_VALID:
+                reasons = [describe_acme_error(ch.error) for ch in authz.body.challenges if ch.error]
+                failures.append(f"{authz.body.identifier.value}: {'; '.join(reasons) or authz.body.status}")
+        if failures:
+            raise PsfInfraError("the CA refused validation: " + " | ".join(failures))
+        return done
+
+    def _post_as_get(self, url: str) -> requests.Response:
+        return self.net.post(url, None, new_nonce_url=self.directory["newNonce"])
+
+    def finalize(self, order: messages.OrderResource) -> str:
+        """Send the CSR, wait for the certificate and return the full chain (PEM)."""
+        order = self._call("finalizing the order", self.client.begin_finalization, order)
+        pause = 0.1
+        while True:
+            body = order.body
+            if body.status == messages.STATUS_INVALID:
+                reason = describe_acme_error(body.error) if body.error else "no reason given"
+                raise PsfInfraError(f"ACME CA {self.directory_url}: the order became invalid: {reason}")
+            if body.status == messages.STATUS_VALID and body.certificate:
+                response = self._call("downloading the certificate", self._post_as_get, body.certificate)
+                return response.text
+            response = self._call("polling the order", self._post_as_get, order.uri)
+            order = order.update(body=messages.Order.from_json(response.json()))
+            if order.body.status not in (messages.STATUS_VALID, messages.STATUS_INVALID):
+                self.deadline.sleep(min(_retry_after_seconds(response, pause), 10.0),
+                                    "waiting for the CA to issue the certificate")
+                pause = min(pause * 2, 2.0)

@@ -1,0 +1,150 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""From the module's options to jobs and their results (no Ansible imports: testable on its own)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ansible_collections.psf.infra.plugins.module_utils.acme import files, keys
+from ansible_collections.psf.infra.plugins.module_utils.acme.caa import check_caa
+from ansible_collections.psf.infra.plugins.module_utils.acme.dns01 import (
+    DelegationRequired,
+    ResolverLookup,
+    Rfc2136Dns01,
+)
+from ansible_collections.psf.infra.plugins.module_utils.acme.issue import (
+    DNS01,
+    CertificateJob,
+    SessionSource,
+    ensure_certificate,
+    read_existing,
+)
+from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import AcmeSession, Deadline
+from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer, TsigKey
+from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError
+
+#: options that may differ per entry of ``certificates``
+MODULE_PARAMS_PER_CERTIFICATE = ("names", "dest", "key_type", "reuse_key", "renew_before_days", "force",
+                                 "challenge", "webroot", "tenant")
+
+
+@dataclass
+class Environment:
+    sessions: SessionSource
+    dns: Rfc2136Dns01 | None
+    use_ari: bool
+    caa_check: Callable[[list[str]], list[str]] | None = None
+
+
+def load_account_key(params: dict, *, check_mode: bool):
+    """The account key from the vault content or the key file (created 0600 when missing)."""
+    if params.get("acme_account_key_content"):
+        return keys.load_key(params["acme_account_key_content"].encode("utf-8"), what="acme_account_key_content")
+    path = params["acme_account_key_path"]
+    pem = files.read_or_none(path)
+    if pem is not None:
+        return keys.load_key(pem, what=f"the ACME account key {path}")
+    account_key = keys.generate_key("ecdsa-p256")
+    if not check_mode:  # check mode only reads (directory, ARI): an unsaved key is never used to sign
+        files.write_files_atomically({path: (keys.key_to_pem(account_key), 0o600)})
+    return account_key
+
+
+def server_address(server: object, field: str) -> tuple[str, int]:
+    """``{address, port}`` (other keys ignored) -> (address, port), or InvalidInput naming the field."""
+    if not isinstance(server, dict) or not server.get("address"):
+        raise InvalidInput("expected a dict with 'address' (and optionally 'port')", field=field)
+    try:
+        port = int(server.get("port") or 53)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"port {server.get('port')!r} is not a number", field=f"{field}.port") from None
+    return str(server["address"]), port
+
+
+def build_dns(params: dict) -> Rfc2136Dns01 | None:
+    servers = params.get("dns_servers") or []
+    resolver = params.get("dns_resolver")
+    if not servers or not resolver:
+        return None
+    if params.get("dns_tsig_key_file"):
+        tsig = TsigKey.from_file(params["dns_tsig_key_file"])
+    elif params.get("dns_tsig_key_name") and params.get("dns_tsig_key_secret"):
+        tsig = TsigKey(params["dns_tsig_key_name"], params.get("dns_tsig_key_algorithm") or "hmac-sha256",
+                       params["dns_tsig_key_secret"])
+    else:
+        raise InvalidInput("a TSIG key is needed to publish DNS-01 records", field="dns_tsig_key_file")
+    timeout = 5.0
+    addresses = [server_address(server, f"dns_servers[{index}]") for index, server in enumerate(servers)]
+    primary = DnsServer(*addresses[0], tsig=tsig, timeout=timeout)
+    others = [DnsServer(*address, timeout=timeout) for address in addresses[1:]]
+    lookup = ResolverLookup(*server_address(resolver, "dns_resolver"))
+    return Rfc2136Dns01(primary, [primary, *others], lookup, acme_zone=params.get("acme_zone"))
+
+
+def build_environment(params: dict, *, check_mode: bool) -> Environment:
+    account_key = load_account_key(params, check_mode=check_mode)
+    deadline = Deadline(params.get("timeout") or 120, "psf.infra.certificate")
+
+    def open_session() -> AcmeSession:
+        return AcmeSession(params["acme_directory"], account_key, ca_bundle=params.get("acme_ca_bundle"),
+                           email=params.get("acme_account_email"), deadline=deadline)
+
+    dns = build_dns(params)
+    caa = None
+    if params.get("acme_caa_identities"):
+        resolver = params.get("dns_resolver")
+        if not resolver:
+            raise InvalidInput("checking CAA needs dns_resolver", field="acme_caa_identities")
+        lookup = dns.lookup if dns is not None else ResolverLookup(*server_address(resolver, "dns_resolver"))
+        identities = list(params["acme_caa_identities"])
+
+        def caa(names: list[str]) -> list[str]:
+            return check_caa(lookup.resolver, names, identities)
+
+    return Environment(SessionSource(open_session), dns, params.get("acme_ari", True), caa)
+
+
+def job_from_params(params: dict, *, field: str) -> CertificateJob:
+    prefix = f"{field}." if field else ""
+    if not params.get("names"):
+        raise InvalidInput("names is required", field=f"{prefix}names")
+    if not params.get("dest"):
+        raise InvalidInput("dest is required", field=f"{prefix}dest")
+    key_type = params.get("key_type") or keys.DEFAULT_KEY_TYPE
+    if key_type not in keys.KEY_TYPES:
+        raise InvalidInput(f"unknown key type {key_type!r}; use one of {', '.join(keys.KEY_TYPES)}",
+                           field=f"{prefix}key_type")
+    challenge = params.get("challenge") or DNS01
+    return CertificateJob(
+        names=list(params["names"]), dest=os.path.abspath(os.path.expanduser(params["dest"])),
+        key_type=key_type, reuse_key=bool(params.get("reuse_key")),
+        renew_before_days=params.get("renew_before_days"), force=bool(params.get("force")),
+        challenge=challenge, webroot=params.get("webroot"), tenant=params.get("tenant"),
+    )
+
+
+def run_job(job: CertificateJob, environment: Environment, *, check_mode: bool, cloned: bool) -> dict:
+    """Ensure one certificate; the result (and its diff) as the module returns it."""
+    if job.challenge == DNS01 and environment.dns is None:
+        raise InvalidInput("dns-01 needs dns_servers, dns_resolver and a TSIG key", field="dns_servers")
+    existing = read_existing(job)
+    before = existing.facts.as_dict() if existing.facts is not None else {}
+    try:
+        outcome = ensure_certificate(job, environment.sessions, environment.dns, check_mode=check_mode,
+                                     use_ari=environment.use_ari, cloned=cloned,
+                                     caa_check=environment.caa_check)
+    except DelegationRequired:
+        raise
+    except PsfInfraError as error:
+        raise PsfInfraError(f"{', '.join(job.names)}: {error}") from None
+    result = outcome.as_dict(job)
+    after = before
+    if outcome.changed:
+        after = {"names": sorted(job.names), "key_type": job.key_type, "renewal": outcome.decision.reason}
+        if not check_mode and outcome.facts is not None:
+            after = {**outcome.facts.as_dict(), "renewal": outcome.decision.reason}
+    result["diff"] = {"before": before, "after": after}
+    return result

@@ -1,0 +1,12 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""DNS for psf.infra: one RFC 2136 + AXFR + TSIG client and the zone logic around it.
+
+- ``client``: :class:`DnsServer` (AXFR, SOA/record queries, guarded UPDATE batches), :class:`TsigKey`.
+- ``model``: :class:`RRset` and :class:`Change`, the values every other part passes around.
+- ``validate``: declarations / zone files -> rrsets, or :class:`InvalidInput` naming tenant, file, field.
+- ``diff``: pure planning (what to add, change, delete), protected records and safety thresholds.
+- ``plan_text``: the human-readable, octoDNS-like plan shown in diff mode.
+
+Nobody else in psf.infra writes DNS wire code: ACME, registrar and the modules all come through here.
+"""

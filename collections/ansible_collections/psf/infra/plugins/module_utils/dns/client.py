@@ -1,0 +1,513 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The one DNS client of psf.infra: AXFR, queries and RFC 2136 UPDATE, all TSIG-signed.
+
+Usage (this is the API the modules, the ACME code and the tests build on)::
+
+    from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer, TsigKey
+    from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change
+
+    key = TsigKey("staff-key", "hmac-sha256", "<base64 secret>")   # or TsigKey.from_file(path)
+    primary = DnsServer("127.0.0.1", port=5301, tsig=key, timeout=10.0)
+
+    serial, rrsets = primary.axfr("example.test")        # ONE zone transfer
+    # rrsets: {(dns.name.Name, rdtype): RRset}; names absolute, SOA included
+
+    # Publish a DNS-01 token, leaving any other value of the rrset alone; no serial guard:
+    result = primary.send_updates("example.test", [
+        Change.add_values("_acme-challenge.www", "TXT", 60, ['"token"'], origin="example.test")])
+    # ... and remove it again later:
+    primary.send_updates("example.test", [
+        Change.remove_values("_acme-challenge.www", "TXT", ['"token"'], origin="example.test")])
+
+    # A guarded change: fails with ZoneChangedError if the zone is not at `serial` any more.
+    result = primary.send_updates("example.test", changes, expected_serial=serial)
+    result.messages_sent, result.serial      # UPDATE messages sent, SOA serial afterwards
+
+    # Poll every authoritative server (tsig=None for servers that do not know the key):
+    for server in (primary, DnsServer("127.0.0.1", port=5302)):
+        server.soa_serial("example.test")                               # int
+        server.query("_acme-challenge.www.example.test.", "TXT")        # RRset, or None
+
+Every failure is a :class:`DnsError` (a ``PsfInfraError``) whose message says what happened and what
+to check: REFUSED, NOTAUTH, BADKEY, BADSIG, BADTIME, timeouts and refused connections are each
+explained. :class:`ZoneChangedError` means the serial guard caught a concurrent change.
+
+How ``send_updates`` works: changes are grouped by owner name (all changes of one name go in the same
+message, so e.g. replacing an A rrset by a CNAME is never half-applied) and packed into UPDATE
+messages close to the 64 KiB limit, sent one after the other over ONE TCP connection. With
+``expected_serial``, each message carries the prerequisite "the apex SOA is exactly <SOA with the
+expected serial>" (RFC 2136 section 2.4.2). Before the first message the SOA is read on that
+connection (a mismatch fails before anything is sent); the first message expects that serial; every
+applied message makes the server increment the serial by one (BIND's default
+``serial-update-method increment``), so message k+1 expects serial+k. Anybody else's change between
+our messages moves the serial further and makes the next message fail its prerequisite: the server
+then applies nothing of that message, we stop and report how many messages were applied. Nothing is
+ever overwritten; rerunning reads the zone again and converges.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.tsig
+import dns.update
+import dns.xfr
+from ansible_collections.psf.infra.plugins.module_utils.dns.model import (
+    SOA,
+    Change,
+    RRset,
+    RRsetKey,
+    to_name,
+)
+from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+
+#: An UPDATE is filled up to this many bytes of records (estimated); the rest of the 65,535 bytes
+#: holds the header, zone, SOA prerequisite and TSIG. A message that still renders too big is split.
+UPDATE_BUDGET_BYTES = 64_000
+_RR_FIXED_BYTES = 10  # type, class, TTL, rdlength
+_COMPRESSION_POINTER_BYTES = 2
+
+TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5")
+
+
+class DnsError(PsfInfraError):
+    """A DNS operation failed; the message says what to check."""
+
+
+class ZoneChangedError(DnsError):
+    """The zone's serial is not the expected one: somebody changed it since we read it."""
+
+    def __init__(self, message: str, *, messages_applied: int = 0, serial: int | None = None) -> None:
+        super().__init__(message)
+        self.messages_applied = messages_applied
+        self.serial = serial
+
+
+class TsigKey:
+    """A TSIG key: name, algorithm (``hmac-sha256`` ...), base64 secret. The secret is never printed."""
+
+    __slots__ = ("algorithm", "name", "secret")
+
+    def __init__(self, name: str, algorithm: str = "hmac-sha256", secret: str = "") -> None:
+        algorithm = algorithm.lower().rstrip(".")
+        if algorithm not in TSIG_ALGORITHMS:
+            raise DnsError(f"TSIG algorithm '{algorithm}' is not supported; use one of "
+                           f"{', '.join(TSIG_ALGORITHMS)}")
+        try:
+            base64.b64decode(secret, validate=True)
+        except (binascii.Error, ValueError):
+            raise DnsError(f"the secret of TSIG key '{name}' is not valid base64") from None
+        if not secret:
+            raise DnsError(f"TSIG key '{name}' has an empty secret")
+        self.name = name
+        self.algorithm = algorithm
+        self.secret = secret
+
+    @classmethod
+    def from_file(cls, path: str) -> TsigKey:
+        """Read a BIND ``key "name" { algorithm ...; secret "...";};`` file (as tsig-keygen writes)."""
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        match = re.search(r'key\s+"?([^"\s{]+)"?\s*\{\s*algorithm\s+"?([\w-]+)"?\s*;\s*secret\s+"([^"]+)"',
+                          text)
+        if not match:
+            raise DnsError(f"{path}: no TSIG key in BIND syntax found")
+        return cls(match.group(1), match.group(2), match.group(3))
+
+    @property
+    def keyring(self) -> dict[dns.name.Name, dns.tsig.Key]:
+        key = dns.tsig.Key(self.name, self.secret, self.algorithm)
+        return {key.name: key}
+
+    def __repr__(self) -> str:
+        return f"TsigKey({self.name!r}, {self.algorithm!r}, secret=<hidden>)"
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What :meth:`DnsServer.send_updates` did."""
+
+    messages_sent: int
+    changes_applied: int
+    serial: int | None  # the SOA serial read after the last message (None when nothing was sent)
+
+
+def next_serial(serial: int) -> int:
+    """The serial BIND gives a zone after one UPDATE (``serial-update-method increment``)."""
+    following = (serial + 1) & 0xFFFFFFFF
+    return following or 1
+
+
+class DnsServer:
+    """One name server reached over TCP/UDP at ``address:port``, optionally with a TSIG key."""
+
+    def __init__(self, address: str, port: int = 53, tsig: TsigKey | None = None,
+                 timeout: float = 10.0) -> None:
+        self.address = address
+        self.port = int(port)
+        self.tsig = tsig
+        self.timeout = float(timeout)
+
+    def __repr__(self) -> str:
+        return f"DnsServer({self.address!r}, port={self.port}, tsig={self.tsig!r})"
+
+    @property
+    def where(self) -> str:
+        return f"{self.address}:{self.port}"
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def axfr(self, zone: str | dns.name.Name) -> tuple[int, dict[RRsetKey, RRset]]:
+        """Transfer the whole zone (one AXFR, TSIG-signed when a key is set).
+
+        Returns ``(serial, rrsets)``, rrsets keyed by ``(absolute name, rdtype)``; all RRSIGs of a
+        name are one RRSIG entry. The apex SOA is included.
+        """
+        origin = to_name(zone)
+        keyring, keyname, algorithm = self._tsig_args()
+        collected: dict[RRsetKey, tuple[int, list[dns.rdata.Rdata]]] = {}
+        try:
+            for message in dns.query.xfr(self.address, origin, port=self.port, timeout=self.timeout,
+                                         lifetime=self.timeout * 6, keyring=keyring, keyname=keyname,
+                                         keyalgorithm=algorithm, relativize=False):
+                for rrset in message.answer:
+                    key = (rrset.name, rrset.rdtype)
+                    entry = collected.get(key)
+                    if entry is None:
+                        collected[key] = (rrset.ttl, list(rrset))
+                    else:
+                        entry[1].extend(rrset)
+        except dns.xfr.TransferError as err:
+            raise DnsError(self._explain_rcode(err.rcode, f"zone transfer (AXFR) of {origin}")) from None
+        except Exception as err:
+            raise self._explain_exception(err, f"zone transfer (AXFR) of {origin}") from None
+        rrsets = {key: RRset(key[0], key[1], ttl, rdatas) for key, (ttl, rdatas) in collected.items()}
+        soa = rrsets.get((origin, SOA))
+        if soa is None:
+            raise DnsError(f"{self.where}: the zone transfer of {origin} has no SOA at the apex")
+        return next(iter(soa.rdatas)).serial, rrsets
+
+    def soa(self, zone: str | dns.name.Name) -> RRset:
+        """The apex SOA rrset, from an authoritative answer."""
+        origin = to_name(zone)
+        rrset = self.query(origin, SOA)
+        if rrset is None:
+            raise DnsError(f"{self.where} has no SOA for {origin}: is the zone loaded there?")
+        return rrset
+
+    def soa_serial(self, zone: str | dns.name.Name) -> int:
+        """The SOA serial this server serves for ``zone`` (authoritative answer required)."""
+        return next(iter(self.soa(zone).rdatas)).serial
+
+    def query(self, name: str | dns.name.Name, rdtype: str | int) -> RRset | None:
+        """Ask this server for ``name``/``rdtype``: the RRset, or None (NXDOMAIN or no data).
+
+        UDP, falling back to TCP when truncated. The answer must be authoritative: a server that
+        does not host the zone is an error, so polling "every authoritative server" means it.
+        """
+        qname = to_name(name, dns.name.root)
+        rdtype = dns.rdatatype.RdataType.make(rdtype)
+        request = dns.message.make_query(qname, rdtype, want_dnssec=False)
+        self._sign(request)
+        what = f"query {qname} {dns.rdatatype.to_text(rdtype)}"
+        try:
+            response = dns.query.udp(request, self.address, timeout=self.timeout, port=self.port)
+            if response.flags & dns.flags.TC:
+                response = dns.query.tcp(request, self.address, timeout=self.timeout, port=self.port)
+        except Exception as err:
+            raise self._explain_exception(err, what) from None
+        return self._answer_rrset(response, qname, rdtype, what)
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def send_updates(self, zone: str | dns.name.Name, changes: Iterable[Change],
+                     expected_serial: int | None = None, *,
+                     before_first_message: Callable[[], Any] | None = None,
+                     after_message: Callable[[int], Any] | None = None) -> UpdateResult:
+        """Apply ``changes`` with RFC 2136 UPDATE messages over one TCP connection.
+
+        ``expected_serial``: guard every message with an SOA prerequisite (see the module docstring);
+        ``None`` sends unguarded (fine for adding/removing single values, e.g. ACME tokens).
+        ``before_first_message`` is called after the guard's SOA read and before the first message,
+        ``after_message(k)`` after message k was applied: tests use them to make a concurrent change
+        exactly in those windows.
+        Raises :class:`ZoneChangedError` on a serial mismatch, :class:`DnsError` otherwise.
+        """
+        origin = to_name(zone)
+        changes = list(changes)
+        if not changes:
+            return UpdateResult(0, 0, None)
+        batches = list(_batches(origin, changes))
+        sent = applied = 0
+        with self._connect(f"update of {origin}") as connection:
+            soa_rdata = None
+            if expected_serial is not None:
+                soa_rdata = next(iter(self._tcp_soa(connection, origin).rdatas))
+                if soa_rdata.serial != expected_serial:
+                    raise ZoneChangedError(
+                        f"zone {origin} on {self.where} changed since it was read: serial "
+                        f"{soa_rdata.serial}, expected {expected_serial}. Nothing was sent; run again "
+                        "to plan against the current zone.", serial=soa_rdata.serial)
+            if before_first_message is not None:
+                before_first_message()
+            serial = expected_serial
+            pending = list(batches)
+            while pending:
+                batch = pending.pop(0)
+                message = dns.update.UpdateMessage(origin)
+                if soa_rdata is not None:
+                    message.present(origin, soa_rdata.replace(serial=serial))
+                for change in batch:
+                    _add_operations(message, change)
+                self._sign(message)
+                try:
+                    wire = message.to_wire()
+                except dns.exception.TooBig:
+                    if len(batch) == 1:
+                        too_big = f"{batch[0].name} {dns.rdatatype.to_text(batch[0].rdtype)}"
+                        raise DnsError(f"the change of {too_big} does not fit in one 64 KiB UPDATE "
+                                       "message") from None
+                    half = len(batch) // 2
+                    pending[:0] = [batch[:half], batch[half:]]
+                    continue
+                response = self._exchange(connection, message, wire, f"update of {origin}")
+                rcode = response.rcode()
+                if rcode == dns.rcode.NXRRSET and soa_rdata is not None:
+                    current = self._serial_or_none(connection, origin)
+                    raise ZoneChangedError(
+                        f"zone {origin} on {self.where} was changed by somebody else: UPDATE message "
+                        f"{sent + 1} of {sent + 1 + len(pending)} expected serial {serial}, the server has "
+                        f"{current}. {sent} message(s) ({applied} change(s)) were applied before, nothing of "
+                        "this one; nothing was overwritten. Run again to plan against the current zone. "
+                        "(If nobody else writes to this zone, check that it uses "
+                        "serial-update-method increment.)", messages_applied=sent, serial=current)
+                if rcode != dns.rcode.NOERROR:
+                    raise DnsError(self._explain_rcode(rcode, f"update of {origin}")
+                                   + (f" ({sent} earlier message(s) were applied)" if sent else ""))
+                sent += 1
+                applied += len(batch)
+                if serial is not None:
+                    serial = next_serial(serial)
+                if after_message is not None and pending:
+                    after_message(sent)
+            final_serial = self._serial_or_none(connection, origin)
+        return UpdateResult(sent, applied, final_serial)
+
+    # ---- plumbing ------------------------------------------------------------------------------
+
+    def _tsig_args(self) -> tuple[Any, Any, Any]:
+        if self.tsig is None:
+            return None, None, dns.tsig.default_algorithm
+        return self.tsig.keyring, self.tsig.name, self.tsig.algorithm
+
+    def _sign(self, message: dns.message.Message) -> None:
+        if self.tsig is not None:
+            message.use_tsig(self.tsig.keyring, keyname=self.tsig.name, algorithm=self.tsig.algorithm)
+
+    def _connect(self, what: str) -> _Connection:
+        try:
+            sock = socket.create_connection((self.address, self.port), timeout=self.timeout)
+        except Exception as err:
+            raise self._explain_exception(err, what) from None
+        return _Connection(sock)
+
+    def _exchange(self, connection: _Connection, message: dns.message.Message, wire: bytes,
+                  what: str) -> dns.message.Message:
+        expiration = time.time() + self.timeout
+        try:
+            dns.query.send_tcp(connection.sock, wire, expiration)
+            response, _ = dns.query.receive_tcp(connection.sock, expiration, keyring=message.keyring,
+                                                request_mac=message.mac)
+        except Exception as err:
+            raise self._explain_exception(err, what) from None
+        if response.id != message.id:
+            raise DnsError(f"{self.where}: {what}: the answer does not match the request (id mismatch)")
+        return response
+
+    def _tcp_soa(self, connection: _Connection, origin: dns.name.Name) -> RRset:
+        request = dns.message.make_query(origin, SOA)
+        self._sign(request)
+        what = f"SOA query for {origin}"
+        response = self._exchange(connection, request, request.to_wire(), what)
+        rrset = self._answer_rrset(response, origin, SOA, what)
+        if rrset is None:
+            raise DnsError(f"{self.where} has no SOA for {origin}: is the zone loaded there?")
+        return rrset
+
+    def _serial_or_none(self, connection: _Connection, origin: dns.name.Name) -> int | None:
+        try:
+            return next(iter(self._tcp_soa(connection, origin).rdatas)).serial
+        except DnsError:
+            return None
+
+    def _answer_rrset(self, response: dns.message.Message, qname: dns.name.Name, rdtype: int,
+                      what: str) -> RRset | None:
+        rcode = response.rcode()
+        if rcode == dns.rcode.NXDOMAIN:
+            return None
+        if rcode != dns.rcode.NOERROR:
+            raise DnsError(self._explain_rcode(rcode, what))
+        if not response.flags & dns.flags.AA:
+            raise DnsError(f"{self.where}: {what}: the answer is not authoritative; this server does "
+                           "not serve the zone (is it loaded there, is the zone name right?)")
+        for rrset in response.answer:
+            if rrset.name == qname and rrset.rdtype == rdtype:
+                return RRset(rrset.name, rrset.rdtype, rrset.ttl, rrset)
+        return None
+
+    def _explain_rcode(self, rcode: int, what: str) -> str:
+        name = dns.rcode.to_text(rcode)
+        key = f"TSIG key '{self.tsig.name}'" if self.tsig else "no TSIG key"
+        hints = {
+            dns.rcode.REFUSED: f"the server refused it: check that {key} is allowed for this zone "
+                               "(update-policy / allow-update / allow-transfer), that the zone is "
+                               "hosted there as a primary, and that the change passes the server's "
+                               "integrity checks (its log says which record)",
+            dns.rcode.NOTAUTH: "the server is not authoritative for the zone or did not accept the "
+                               f"signature ({key}): check the zone name and the key",
+            dns.rcode.NOTZONE: "a record is outside the zone",
+            dns.rcode.SERVFAIL: "the server failed (zone not loaded, or an error in its log)",
+            dns.rcode.FORMERR: "the server could not parse the request",
+            dns.rcode.NOTIMP: "the server does not implement this operation",
+            dns.rcode.NXRRSET: "a prerequisite failed",
+            dns.rcode.YXDOMAIN: "a prerequisite failed (name exists)",
+            dns.rcode.YXRRSET: "a prerequisite failed (rrset exists)",
+            dns.rcode.NXDOMAIN: "the zone does not exist there",
+        }
+        return f"{self.where}: {what} failed with {name}: {hints.get(rcode, 'see the server log')}"
+
+    def _explain_exception(self, err: Exception, what: str) -> DnsError:
+        key_name = self.tsig.name if self.tsig else "?"
+        if isinstance(err, DnsError):
+            return err
+        if isinstance(err, dns.tsig.PeerBadKey):
+            text = (f"the server does not know TSIG key '{key_name}' (BADKEY): check the key name and "
+                    "algorithm against the server's configuration")
+        elif isinstance(err, dns.tsig.PeerBadSignature):
+            text = (f"the server rejected the signature of TSIG key '{key_name}' (BADSIG): the secret "
+                    "differs from the server's")
+        elif isinstance(err, dns.tsig.PeerBadTime):
+            text = "the server rejected the TSIG time (BADTIME): check the clocks of both machines"
+        elif isinstance(err, dns.tsig.BadSignature | dns.tsig.BadKey | dns.tsig.PeerError):
+            text = (f"the answer's TSIG signature does not verify with key '{key_name}': the secret or "
+                    "algorithm differs from the server's")
+        elif isinstance(err, dns.message.UnknownTSIGKey):
+            text = f"the answer is signed with a key we do not have (expected '{key_name}')"
+        elif isinstance(err, dns.exception.Timeout | socket.timeout | TimeoutError):
+            text = (f"no answer within {self.timeout:g} s: is the server running and reachable, is the "
+                    "port right?")
+        elif isinstance(err, ConnectionRefusedError):
+            text = "connection refused: no name server listens there (is named running, is the port right?)"
+        elif isinstance(err, EOFError | ConnectionResetError):
+            text = ("the server closed the connection: usually a TSIG key it does not accept for this "
+                    "operation, or the zone is not there")
+        elif isinstance(err, OSError):
+            text = f"network error: {err}"
+        elif isinstance(err, dns.exception.FormError):
+            text = f"malformed answer: {err}"
+        else:
+            text = f"{type(err).__name__}: {err}"
+        return DnsError(f"{self.where}: {what}: {text}")
+
+
+class _Connection:
+    """A TCP connection used for several messages; closed when the ``with`` block ends."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def __enter__(self) -> _Connection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.sock.close()
+
+
+def _add_operations(message: dns.update.UpdateMessage, change: Change) -> None:
+    """The RFC 2136 operations for one change: only the difference, or a replace on TTL change."""
+    old, new = change.old, change.new
+    name, rdtype = change.name, change.rdtype
+    if new is None or not new.digests:
+        if old is not None and old.digests:
+            if _is_partial(change):
+                message.delete(name, *old.rdatas)
+            else:
+                message.delete(name, rdtype)
+        return
+    if old is None or not old.digests:
+        message.add(name, new.ttl, *new.rdatas)
+        return
+    if old.ttl != new.ttl:
+        message.delete(name, rdtype)
+        message.add(name, new.ttl, *new.rdatas)
+        return
+    removed = old.digests - new.digests
+    added = new.digests - old.digests
+    if removed:
+        message.delete(name, *old.rdatas_of(removed))
+    if added:
+        message.add(name, new.ttl, *new.rdatas_of(added))
+
+
+def _is_partial(change: Change) -> bool:
+    """A deletion that names its values (``Change.remove_values``) deletes only those values.
+
+    A deletion from a plan (old = the live rrset, new = None) deletes the whole rrset.
+    """
+    return change.new is not None
+
+
+def _estimated_size(origin_length: int, change: Change) -> int:
+    """Upper estimate of a change's bytes in a message (owner compressed against the zone name)."""
+    rrset = change.rrset
+    owner = len(rrset.name.to_wire()) - origin_length + _COMPRESSION_POINTER_BYTES
+    old, new = change.old, change.new
+    whole_rrset_deleted = 0
+    if old is None or not old.digests:
+        digests: Iterable[bytes] = new.digests  # type: ignore[union-attr]
+    elif new is None:
+        digests, whole_rrset_deleted = (), 1
+    elif not new.digests or old.ttl == new.ttl:
+        digests = old.digests ^ new.digests
+    else:
+        digests, whole_rrset_deleted = new.digests, 1
+    # the canonical form is the uncompressed wire form: an upper bound of the rendered rdata
+    return (whole_rrset_deleted * (owner + _RR_FIXED_BYTES)
+            + sum(owner + _RR_FIXED_BYTES + len(digest) for digest in digests))
+
+
+def _batches(origin: dns.name.Name, changes: list[Change]) -> Iterator[list[Change]]:
+    """Changes grouped by owner name (a name's changes stay together), packed up to the budget."""
+    origin_length = len(origin.to_wire())
+    by_name: dict[dns.name.Name, list[Change]] = {}
+    for change in changes:
+        by_name.setdefault(change.name, []).append(change)
+    batch: list[Change] = []
+    size = 0
+    for group in by_name.values():
+        group_size = sum(_estimated_size(origin_length, change) for change in group)
+        if batch and size + group_size > UPDATE_BUDGET_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.extend(group)
+        size += group_size
+    if batch:
+        yield batch

@@ -1,0 +1,189 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""The values the DNS code passes around: an rrset and a change to one.
+
+Names are always absolute :class:`dns.name.Name`; record data are dnspython ``Rdata`` objects, so
+comparing two rrsets compares DNS data (``"v=spf1 -all"`` and ``v=spf1 -all`` are the same TXT
+record; ``2001:db8::1`` and ``2001:DB8:0::1`` the same AAAA record), never spellings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+
+SOA = dns.rdatatype.SOA
+NS = dns.rdatatype.NS
+CNAME = dns.rdatatype.CNAME
+TXT = dns.rdatatype.TXT
+
+#: Record types the name server itself maintains for DNSSEC (dnssec-policy) and for its signing
+#: state (TYPE65534). They are never declared, never changed and never pruned.
+SERVER_MANAGED_TYPES = frozenset({
+    dns.rdatatype.DNSKEY, dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3,
+    dns.rdatatype.NSEC3PARAM, dns.rdatatype.CDS, dns.rdatatype.CDNSKEY, dns.rdatatype.RdataType(65534),
+})
+
+RRsetKey = tuple[dns.name.Name, int]
+
+
+def to_name(name: str | dns.name.Name, origin: dns.name.Name | None = None) -> dns.name.Name:
+    """``www`` / ``@`` / ``www.example.test.`` -> absolute name.
+
+    Relative names are under ``origin``; without an origin a name is taken as absolute
+    (``example.test`` is ``example.test.``).
+    """
+    origin = dns.name.root if origin is None else origin
+    if isinstance(name, dns.name.Name):
+        return name if name.is_absolute() else name.derelativize(origin)
+    if name in ("@", ""):
+        return origin
+    return dns.name.from_text(name, origin)
+
+
+def relative_text(name: dns.name.Name, origin: dns.name.Name) -> str:
+    """The name as a person writes it inside ``origin``: ``@``, ``www``, ``_acme-challenge.www``."""
+    if name == origin:
+        return "@"
+    if name.is_subdomain(origin):
+        return name.relativize(origin).to_text()
+    return name.to_text()
+
+
+class RRset:
+    """One rrset: owner name, type, TTL and a set of record data (order does not matter).
+
+    Record data are compared by their canonical wire form (RFC 4034 section 6.2), computed once per
+    record: ``digests`` is that set, so comparing two large zones costs a set comparison of bytes.
+    """
+
+    __slots__ = ("by_digest", "digests", "name", "rdtype", "ttl")
+
+    def __init__(self, name: dns.name.Name, rdtype: int, ttl: int, rdatas: Iterable[dns.rdata.Rdata]):
+        self.name = name
+        self.rdtype = dns.rdatatype.RdataType.make(rdtype)
+        self.ttl = int(ttl)
+        self.by_digest: dict[bytes, dns.rdata.Rdata] = {rdata.to_digestable(): rdata for rdata in rdatas}
+        self.digests = frozenset(self.by_digest)
+
+    @property
+    def rdatas(self) -> tuple[dns.rdata.Rdata, ...]:
+        return tuple(self.by_digest.values())
+
+    def rdatas_of(self, digests: Iterable[bytes]) -> list[dns.rdata.Rdata]:
+        return [self.by_digest[digest] for digest in digests]
+
+    @classmethod
+    def from_text(cls, name: str | dns.name.Name, rdtype: str | int, ttl: int, values: Iterable[str],
+                  origin: str | dns.name.Name | None = None) -> RRset:
+        """Build from text as in a zone file; relative names (owner and in the data) are under ``origin``.
+
+        Raises dnspython's exceptions on bad data; :mod:`validate` turns them into ``InvalidInput``.
+        """
+        origin_name = to_name(origin) if origin is not None else None
+        rdtype = dns.rdatatype.RdataType.make(rdtype)
+        return cls(to_name(name, origin_name), rdtype, ttl,
+                   [dns.rdata.from_text(dns.rdataclass.IN, rdtype, value, origin=origin_name,
+                                        relativize=False)
+                    for value in values])
+
+    @property
+    def key(self) -> RRsetKey:
+        return (self.name, self.rdtype)
+
+    @property
+    def type_text(self) -> str:
+        return dns.rdatatype.to_text(self.rdtype)
+
+    def values(self) -> list[str]:
+        """Record data as sorted presentation text (names absolute)."""
+        return sorted(rdata.to_text() for rdata in self.rdatas)
+
+    def with_rdatas(self, rdatas: Iterable[dns.rdata.Rdata], ttl: int | None = None) -> RRset:
+        return RRset(self.name, self.rdtype, self.ttl if ttl is None else ttl, rdatas)
+
+    def as_dict(self, origin: dns.name.Name | None = None) -> dict:
+        """``{name, type, ttl, values}`` (name relative to ``origin`` when given), for module returns."""
+        name = relative_text(self.name, origin) if origin is not None else self.name.to_text()
+        return {"name": name, "type": self.type_text, "ttl": self.ttl, "values": self.values()}
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, RRset) and self.name == other.name and self.rdtype == other.rdtype
+                and self.ttl == other.ttl and self.digests == other.digests)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.rdtype, self.ttl, self.digests))
+
+    def __repr__(self) -> str:
+        return f"RRset({self.name.to_text()} {self.ttl} {self.type_text} {self.values()!r})"
+
+
+ADD = "add"
+CHANGE = "change"
+DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change to one rrset, from ``old`` (what the server is believed to hold) to ``new``.
+
+    On the wire (see :meth:`DnsServer.send_updates`) only the difference is sent: the record data in
+    ``old`` but not in ``new`` are deleted one by one and the ones in ``new`` but not in ``old`` are
+    added, so values somebody else holds in the same rrset are left alone. When the TTL changes,
+    the whole rrset is replaced (delete rrset + add all of ``new``) so that every record gets it.
+
+    ``old=None`` adds an rrset, ``new=None`` deletes the values of ``old`` (all of them: the rrset).
+    """
+
+    old: RRset | None
+    new: RRset | None
+
+    def __post_init__(self) -> None:
+        if self.old is None and self.new is None:
+            raise ValueError("a Change needs old or new")
+        if self.old is not None and self.new is not None and self.old.key != self.new.key:
+            raise ValueError("old and new of a Change must be the same name and type")
+
+    @property
+    def action(self) -> str:
+        if self.old is None or not self.old.digests:
+            return ADD
+        if self.new is None or not self.new.digests:
+            return DELETE
+        return CHANGE
+
+    @property
+    def rrset(self) -> RRset:
+        """``new`` when there is one, else ``old``."""
+        return self.new if self.new is not None else self.old  # type: ignore[return-value]
+
+    @property
+    def key(self) -> RRsetKey:
+        return self.rrset.key
+
+    @property
+    def name(self) -> dns.name.Name:
+        return self.rrset.name
+
+    @property
+    def rdtype(self) -> int:
+        return self.rrset.rdtype
+
+    @classmethod
+    def add_values(cls, name: str | dns.name.Name, rdtype: str | int, ttl: int, values: Iterable[str],
+                   origin: str | dns.name.Name | None = None) -> Change:
+        """Add these values to the rrset (others already there stay): e.g. an ``_acme-challenge`` TXT."""
+        new = RRset.from_text(name, rdtype, ttl, values, origin)
+        return cls(RRset(new.name, new.rdtype, new.ttl, ()), new)
+
+    @classmethod
+    def remove_values(cls, name: str | dns.name.Name, rdtype: str | int, values: Iterable[str],
+                      origin: str | dns.name.Name | None = None) -> Change:
+        """Remove exactly these values (others in the rrset stay); removing absent values is a no-op."""
+        old = RRset.from_text(name, rdtype, 0, values, origin)
+        return cls(old, RRset(old.name, old.rdtype, old.ttl, ()))

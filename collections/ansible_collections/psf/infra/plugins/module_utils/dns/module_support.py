@@ -1,0 +1,74 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""What the DNS modules share: the connection options and the one place errors become fail_json.
+
+No Ansible import: the module object is only used through ``fail_json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import netaddr
+from ansible_collections.psf.infra.plugins.module_utils.dns.client import TSIG_ALGORITHMS, DnsServer, TsigKey
+from ansible_collections.psf.infra.plugins.module_utils.dns.zone import Secondary
+from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError
+
+#: The argument spec of the ``psf.infra.dns_server`` doc fragment.
+SERVER_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "server": {"type": "str", "required": True},
+    "port": {"type": "int", "default": 53},
+    "tsig_key_name": {"type": "str"},
+    "tsig_key_algorithm": {"type": "str", "default": "hmac-sha256", "choices": list(TSIG_ALGORITHMS)},
+    "tsig_key_secret": {"type": "str", "no_log": True},
+    "timeout": {"type": "float", "default": 10.0},
+    "secondaries": {"type": "list", "elements": "dict", "default": [],
+                    "options": {"server": {"type": "str", "required": True},
+                                "port": {"type": "int", "default": 53}}},
+}
+SERVER_REQUIRED_TOGETHER = [["tsig_key_name", "tsig_key_secret"]]
+
+
+def _address(value: str, field: str) -> str:
+    # An IP address, never a host name: resolving it would go through the system resolver.
+    if not (netaddr.valid_ipv4(value, flags=netaddr.INET_PTON) or netaddr.valid_ipv6(value)):
+        raise InvalidInput(f"'{value}' is not an IP address; give the name server's address (host names "
+                           "are not resolved, so the system resolver is never used)", field=field)
+    return value
+
+
+def _port(value: int, field: str) -> int:
+    if not 1 <= value <= 65535:
+        raise InvalidInput(f"port {value} is out of range (1-65535)", field=field)
+    return value
+
+
+def server_from_params(params: Mapping[str, Any]) -> DnsServer:
+    tsig = None
+    if params.get("tsig_key_name"):
+        tsig = TsigKey(params["tsig_key_name"], params.get("tsig_key_algorithm") or "hmac-sha256",
+                       params["tsig_key_secret"])
+    if params.get("timeout", 10.0) <= 0:
+        raise InvalidInput("timeout must be more than 0 seconds", field="timeout")
+    return DnsServer(_address(params["server"], "server"), _port(params.get("port", 53), "port"), tsig,
+                     params.get("timeout", 10.0))
+
+
+def secondaries_from_params(params: Mapping[str, Any]) -> list[Secondary]:
+    return [Secondary(_address(item["server"], f"secondaries[{index}].server"),
+                      _port(item.get("port") or 53, f"secondaries[{index}].port"))
+            for index, item in enumerate(params.get("secondaries") or [])]
+
+
+@contextmanager
+def failing_on_errors(module: Any) -> Iterator[None]:
+    """Turn every PsfInfraError into ``module.fail_json`` with its message (the one place we do)."""
+    try:
+        yield
+    except PsfInfraError as err:
+        extra = {}
+        if isinstance(err, InvalidInput):
+            extra = {"tenant": err.tenant, "file": err.file, "field": err.field}
+        module.fail_json(msg=str(err), error=type(err).__name__, **extra)

@@ -1,0 +1,267 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""Declarations and zone files -> rrsets, or :class:`InvalidInput` before anything is sent.
+
+Every error names the tenant and the file (when the caller says which) and the field, e.g.
+``inventories/lab/tenants/packaging.yml: tenant 'packaging': records[3].values[0]: '300.1.2.3' is not
+an IPv4 address (www A)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.TXT
+import dns.zone
+import netaddr
+from ansible_collections.psf.infra.plugins.module_utils.dns.model import (
+    CNAME,
+    SERVER_MANAGED_TYPES,
+    SOA,
+    TXT,
+    RRset,
+    RRsetKey,
+    relative_text,
+    to_name,
+)
+from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
+
+#: The record types a declaration may hold.
+SUPPORTED_TYPES = frozenset(dns.rdatatype.from_text(name) for name in (
+    "A", "AAAA", "CNAME", "MX", "TXT", "SPF", "SRV", "CAA", "NS", "PTR", "DS", "TLSA", "SSHFP", "HTTPS",
+    "SVCB", "NAPTR", "LOC", "DNAME", "URI", "OPENPGPKEY", "SMIMEA", "CERT",
+))
+TTL_MIN = 0
+TTL_MAX = 2_147_483_647  # RFC 2181 section 8
+TXT_STRING_MAX = 255
+
+_LABEL = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)$")
+_A = dns.rdatatype.A
+_AAAA = dns.rdatatype.AAAA
+_SPF = dns.rdatatype.SPF
+
+
+class Where:
+    """Where a declaration came from, to name it in errors."""
+
+    __slots__ = ("source_file", "tenant")
+
+    def __init__(self, tenant: str | None = None, source_file: str | None = None) -> None:
+        self.tenant = tenant
+        self.source_file = source_file
+
+    def error(self, message: str, field: str | None = None) -> InvalidInput:
+        return InvalidInput(message, tenant=self.tenant, file=self.source_file, field=field)
+
+
+def parse_owner(name: Any, origin: dns.name.Name, where: Where, field: str) -> dns.name.Name:
+    """A record's owner: ``@``, relative (``www``) or absolute (``www.example.test.``) inside the zone."""
+    if not isinstance(name, str) or not name.strip():
+        raise where.error(f"the name must be a non-empty string, got {name!r}", field)
+    text = name.strip()
+    if text in ("@", origin.to_text(), origin.to_text(omit_final_dot=True) + "."):
+        return origin
+    labels_text = text[:-1] if text.endswith(".") else text
+    labels = labels_text.split(".")
+    for index, label in enumerate(labels):
+        if label == "*" and index == 0:
+            continue
+        if not _LABEL.match(label):
+            raise where.error(f"'{name}' is not a valid DNS name: label '{label}' (letters, digits, "
+                              "'-', '_' and at most 63 characters; '*' only as the first label)", field)
+    try:
+        owner = dns.name.from_text(text, origin)
+    except dns.exception.DNSException as err:
+        raise where.error(f"'{name}' is not a valid DNS name: {err}", field) from None
+    if not owner.is_subdomain(origin):
+        raise where.error(f"'{name}' is outside the zone {origin.to_text()}", field)
+    return owner
+
+
+def parse_type(rdtype: Any, where: Where, field: str) -> dns.rdatatype.RdataType:
+    if not isinstance(rdtype, str):
+        raise where.error(f"the type must be a string such as 'A', got {rdtype!r}", field)
+    try:
+        value = dns.rdatatype.from_text(rdtype.strip().upper())
+    except dns.exception.DNSException:
+        raise where.error(f"unknown record type '{rdtype}'", field) from None
+    if value == SOA:
+        raise where.error("the SOA is maintained by the name server (serial, timers in its "
+                          "configuration); do not declare it", field)
+    if value in SERVER_MANAGED_TYPES:
+        raise where.error(f"{rdtype} records are maintained by the name server's dnssec-policy; "
+                          "do not declare them", field)
+    if value not in SUPPORTED_TYPES:
+        raise where.error(f"record type '{rdtype}' is not supported here; supported: "
+                          f"{', '.join(sorted(dns.rdatatype.to_text(t) for t in SUPPORTED_TYPES))}", field)
+    return value
+
+
+def parse_ttl(ttl: Any, where: Where, field: str) -> int:
+    if isinstance(ttl, bool) or not isinstance(ttl, int | str):
+        raise where.error(f"the TTL must be a whole number of seconds, got {ttl!r}", field)
+    try:
+        value = int(ttl)
+    except ValueError:
+        raise where.error(f"the TTL must be a whole number of seconds, got {ttl!r}", field) from None
+    if not TTL_MIN <= value <= TTL_MAX:
+        raise where.error(f"the TTL {value} is out of range ({TTL_MIN} to {TTL_MAX} seconds)", field)
+    return value
+
+
+def txt_rdata(value: str, rdtype: int = TXT) -> dns.rdata.Rdata:
+    """A TXT value as written in a declaration.
+
+    A value starting with ``"`` is zone-file presentation (one or more quoted strings). Anything else
+    is the text itself: quotes and backslashes in it are data, and it is split into 255-byte strings
+    (a DKIM key, for instance), which resolvers join again.
+    """
+    if value.startswith('"'):
+        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, value)
+    data = value.encode("utf-8")
+    chunks = [data[start:start + TXT_STRING_MAX] for start in range(0, len(data), TXT_STRING_MAX)] or [b""]
+    return dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, rdtype, chunks)
+
+
+def parse_value(rdtype: int, value: Any, origin: dns.name.Name, where: Where, field: str,
+                what: str) -> dns.rdata.Rdata:
+    if isinstance(value, int) and not isinstance(value, bool) and rdtype not in (_A, _AAAA):
+        value = str(value)
+    if not isinstance(value, str):
+        raise where.error(f"a value must be a string, got {value!r} ({what})", field)
+    if rdtype == _A:
+        if not netaddr.valid_ipv4(value, flags=netaddr.INET_PTON):
+            raise where.error(f"'{value}' is not an IPv4 address ({what})", field)
+    elif rdtype == _AAAA and (":" not in value or not netaddr.valid_ipv6(value)):
+        raise where.error(f"'{value}' is not an IPv6 address ({what})", field)
+    try:
+        if rdtype in (TXT, _SPF):
+            return txt_rdata(value, rdtype)
+        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, value, origin=origin, relativize=False)
+    except dns.exception.DNSException as err:
+        raise where.error(f"'{value}' is not valid {dns.rdatatype.to_text(rdtype)} data: {err} "
+                          f"({what})", field) from None
+
+
+def parse_records(records: Iterable[Mapping[str, Any]], zone: str | dns.name.Name, *,
+                  default_ttl: int = 3600, tenant: str | None = None, source_file: str | None = None,
+                  field: str = "records") -> dict[RRsetKey, RRset]:
+    """Declared rrsets (``{name, type, ttl, values}`` or ``value``) -> ``{key: RRset}``, validated."""
+    origin = to_name(zone)
+    where = Where(tenant, source_file)
+    if not isinstance(records, list | tuple):
+        raise where.error("must be a list of records", field)
+    declared: dict[RRsetKey, RRset] = {}
+    declared_at: dict[RRsetKey, str] = {}
+    for index, record in enumerate(records):
+        at = f"{field}[{index}]"
+        if not isinstance(record, Mapping):
+            raise where.error(f"each record must be a mapping with name, type, values; got {record!r}", at)
+        unknown = set(record) - {"name", "type", "ttl", "values", "value"}
+        if unknown:
+            raise where.error(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; a record has "
+                              "name, type, ttl and values", at)
+        owner = parse_owner(record.get("name"), origin, where, f"{at}.name")
+        rdtype = parse_type(record.get("type"), where, f"{at}.type")
+        what = f"{relative_text(owner, origin)} {dns.rdatatype.to_text(rdtype)}"
+        ttl = parse_ttl(record.get("ttl", default_ttl), where, f"{at}.ttl")
+        if "values" in record and "value" in record:
+            raise where.error(f"give either value or values, not both ({what})", at)
+        values = record.get("values", [record["value"]] if "value" in record else None)
+        if isinstance(values, str | int) and not isinstance(values, bool):
+            values = [values]
+        if not isinstance(values, list | tuple) or not values:
+            raise where.error(f"values must be a non-empty list ({what})", f"{at}.values")
+        rdatas = [parse_value(rdtype, value, origin, where, f"{at}.values[{position}]", what)
+                  for position, value in enumerate(values)]
+        rrset = RRset(owner, rdtype, ttl, rdatas)
+        if len(rrset.digests) != len(rdatas):
+            raise where.error(f"the same value is listed twice ({what})", f"{at}.values")
+        if rrset.key in declared:
+            raise where.error(f"{what} is declared twice: here and in {declared_at[rrset.key]}; put all "
+                              "values of an rrset in one record", at)
+        declared[rrset.key] = rrset
+        declared_at[rrset.key] = at
+    check_rrsets(declared, origin, where, declared_at)
+    return declared
+
+
+def parse_zone_file(text: str, zone: str | dns.name.Name, *, tenant: str | None = None,
+                    source_file: str | None = None) -> dict[RRsetKey, RRset]:
+    """A BIND zone file -> ``{key: RRset}``; its SOA and DNSSEC records are the server's, so skipped."""
+    origin = to_name(zone)
+    where = Where(tenant, source_file)
+    try:
+        parsed = dns.zone.from_text(text, origin, relativize=False, check_origin=False,
+                                    filename=source_file or "<zone file>")
+    except dns.exception.SyntaxError as err:
+        raise where.error(f"zone file syntax error: {err}", "zone_file") from None
+    except dns.exception.DNSException as err:
+        raise where.error(f"zone file is not valid: {err}", "zone_file") from None
+    declared: dict[RRsetKey, RRset] = {}
+    declared_at: dict[RRsetKey, str] = {}
+    for owner, rdataset in parsed.iterate_rdatasets():
+        if rdataset.rdtype == SOA or rdataset.rdtype in SERVER_MANAGED_TYPES:
+            continue
+        what = f"{relative_text(owner, origin)} {dns.rdatatype.to_text(rdataset.rdtype)}"
+        if rdataset.rdtype not in SUPPORTED_TYPES:
+            raise where.error(f"record type of {what} is not supported here", "zone_file")
+        if not owner.is_subdomain(origin):
+            raise where.error(f"{what} is outside the zone {origin.to_text()}", "zone_file")
+        parse_ttl(rdataset.ttl, where, f"zone_file ({what})")
+        rrset = RRset(owner, rdataset.rdtype, rdataset.ttl, rdataset)
+        declared[rrset.key] = rrset
+        declared_at[rrset.key] = f"zone_file ({what})"
+    check_rrsets(declared, origin, where, declared_at)
+    return declared
+
+
+def check_rrsets(rrsets: Mapping[RRsetKey, RRset], origin: dns.name.Name, where: Where,
+                 declared_at: Mapping[RRsetKey, str] | None = None) -> None:
+    """Rules across rrsets: a CNAME is alone at its name, one target, never at the apex."""
+    declared_at = declared_at or {}
+    types_at: dict[dns.name.Name, list[int]] = {}
+    for name, rdtype in rrsets:
+        types_at.setdefault(name, []).append(rdtype)
+    for (name, rdtype), rrset in rrsets.items():
+        if rdtype != CNAME:
+            continue
+        field = declared_at.get((name, rdtype))
+        label = relative_text(name, origin)
+        if name == origin:
+            raise where.error("a CNAME cannot be at the zone apex (the SOA and NS records are there)", field)
+        if len(rrset.digests) != 1:
+            raise where.error(f"{label} CNAME must have exactly one value", field)
+        others = [dns.rdatatype.to_text(other) for other in types_at[name]
+                  if other != CNAME and other not in SERVER_MANAGED_TYPES]
+        if others:
+            raise where.error(f"{label} has a CNAME beside other data ({', '.join(sorted(others))}): a "
+                              "CNAME must be the only record at its name", field)
+
+
+_ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
+
+
+def check_integrity(rrsets: Mapping[RRsetKey, RRset], origin: dns.name.Name, where: Where) -> None:
+    """BIND's check-integrity, before sending: an MX or SRV target inside the zone needs an address.
+
+    (BIND refuses such an UPDATE as a whole; saying which record is better than a bare REFUSED.)
+    """
+    for (name, rdtype), rrset in rrsets.items():
+        if rdtype not in (dns.rdatatype.MX, dns.rdatatype.SRV):
+            continue
+        for rdata in rrset.rdatas:
+            target = rdata.exchange if rdtype == dns.rdatatype.MX else rdata.target
+            if target == dns.name.root or not target.is_subdomain(origin):
+                continue
+            if not any((target, address) in rrsets for address in _ADDRESS_TYPES):
+                raise where.error(f"{relative_text(name, origin)} {dns.rdatatype.to_text(rdtype)} points to "
+                                  f"{target.to_text()}, which is in the zone but has no A or AAAA record",
+                                  "records")

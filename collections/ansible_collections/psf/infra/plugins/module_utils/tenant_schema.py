@@ -1,0 +1,243 @@
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""JSON Schema (draft 2020-12) of one tenant file: ``inventories/<env>/tenants/<name>.yml``.
+
+The schema checks structure only (fields, types, enums, simple patterns). The rules that need
+more than one field or more than one file -- the charter, quotas, names under the tenant's
+domains, uniqueness across tenants -- are checked in Python by ``tenants.py``.
+
+``x-error`` is an annotation of this project (ignored by JSON Schema validators): the reason shown
+to a person when the keyword next to it fails, instead of the validator's generic message.
+A copy of this schema for editors lives in ``schemas/tenant.schema.json`` (a unit test keeps the
+two equal).
+"""
+
+from __future__ import annotations
+
+SCHEMA_ID = "https://github.com/python/psf-infra/schemas/tenant.schema.json"
+
+CHARTER_BACKUP_MONITORING = (
+    "the charter says every server is backed up and monitored by the staff team "
+    "(\"All servers will be backed up and monitored\"); a VM cannot opt out"
+)
+CHARTER_MEMBERS = (
+    "the charter requires at least one tenant member (\"Any WG or CO that is receiving services "
+    "from the Infra-WG is required to have at least one person join the Infra-WG as a tenant member\")"
+)
+
+DNS_LABEL_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+DNS_LABEL_ERROR = "must be a lowercase DNS label: a-z, 0-9 and '-', not starting or ending with '-', at most 63"
+EMAIL_PATTERN = r"^[^@\s<>]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}$"
+ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+KINDS = ("working-group", "community-organization")
+APPROVAL_BODIES = ("psf-membership", "psf-board")
+STATUSES = ("active", "suspended", "retired")
+REGISTRARS = ("psf", "tenant")
+ZONE_MANAGEMENT = ("full", "declared")
+KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096")
+
+_LABEL = {"type": "string", "pattern": DNS_LABEL_PATTERN, "x-error": DNS_LABEL_ERROR}
+_DOMAIN_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 253,
+    "pattern": r"^[A-Za-z0-9_*.-]+\.?$",
+    "x-error": "must be a domain name (letters, digits, '-', '.')",
+}
+_NON_EMPTY_STRING = {"type": "string", "minLength": 1}
+_ABSOLUTE_PATH = {"type": "string", "pattern": r"^/", "x-error": "must be an absolute path (starting with '/')"}
+
+_MEMBER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "email"],
+    "properties": {
+        "name": _NON_EMPTY_STRING,
+        "email": {"type": "string", "pattern": EMAIL_PATTERN, "x-error": "is not an email address"},
+        "ssh_keys": {"type": "array", "items": {"type": "string"}},
+        "notify": {"type": "boolean"},
+    },
+}
+
+_DOMAIN = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "registrar"],
+    "properties": {
+        "name": _DOMAIN_NAME,
+        "registrar": {"enum": list(REGISTRARS)},
+        "auto_renew": {"type": "boolean"},
+    },
+}
+
+_RRSET = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "type", "values"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "type": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9]*$", "x-error": "must be a record type"},
+        "ttl": {"type": "integer", "minimum": 0, "maximum": 2147483647},
+        "values": {"type": "array", "minItems": 1, "items": {"type": ["string", "integer"]}},
+    },
+}
+
+_ZONE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": _DOMAIN_NAME,
+        "dnssec": {"type": "boolean"},
+        "records": {"type": "array", "items": _RRSET},
+        "zone_file": _NON_EMPTY_STRING,
+        "managed": {"enum": list(ZONE_MANAGEMENT)},
+        "ignore": {"type": "array", "items": {"type": "string", "minLength": 1}},
+    },
+}
+
+_CERTIFICATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "names"],
+    "properties": {
+        "name": _LABEL,
+        "names": {"type": "array", "minItems": 1, "items": _DOMAIN_NAME},
+        "key_type": {"enum": list(KEY_TYPES)},
+    },
+}
+
+_BACKUP = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["paths"],
+    "properties": {
+        "enabled": {"const": True},
+        "paths": {"type": "array", "minItems": 1, "items": _ABSOLUTE_PATH},
+        "exclude": {"type": "array", "items": _ABSOLUTE_PATH},
+    },
+}
+
+_MONITORING = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "enabled": {"const": True},
+        "http_checks": {
+            "type": "array",
+            "items": {"type": "string", "pattern": r"^https?://", "x-error": "must be an http(s) URL"},
+        },
+    },
+}
+
+_VM = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "size", "backup"],
+    "properties": {
+        "name": _LABEL,
+        "size": {"type": "string", "minLength": 1},
+        "address": {"type": "string", "minLength": 1},
+        "fqdn": _DOMAIN_NAME,
+        "backup": _BACKUP,
+        "monitoring": _MONITORING,
+    },
+}
+
+_APP = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "vm", "names", "port"],
+    "properties": {
+        "name": _LABEL,
+        "description": {"type": "string"},
+        "vm": _LABEL,
+        "names": {"type": "array", "minItems": 1, "items": _DOMAIN_NAME},
+        "port": {"type": "integer", "minimum": 1024, "maximum": 65535},
+        "certificate": _LABEL,
+    },
+}
+
+TENANT_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "title": "psf.infra tenant",
+    "description": "One tenant (working group or community organisation) of the PSF Infrastructure WG.",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "display_name", "kind", "approval", "status", "members"],
+    "properties": {
+        "name": _LABEL,
+        "display_name": _NON_EMPTY_STRING,
+        "kind": {"enum": list(KINDS)},
+        "approval": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["body", "date"],
+            "properties": {
+                "body": {"enum": list(APPROVAL_BODIES)},
+                "date": {"type": "string", "pattern": ISO_DATE_PATTERN, "x-error": "must be an ISO date (YYYY-MM-DD)"},
+                "reference": {"type": "string", "pattern": r"^https?://", "x-error": "must be an http(s) URL"},
+            },
+        },
+        "status": {"enum": list(STATUSES)},
+        "members": {"type": "array", "minItems": 1, "items": _MEMBER, "x-error": CHARTER_MEMBERS},
+        "services": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "domains": {"type": "array", "items": _DOMAIN},
+                "zones": {"type": "array", "items": _ZONE},
+                "certificates": {"type": "array", "items": _CERTIFICATE},
+                "vms": {"type": "array", "items": _VM},
+                "apps": {"type": "array", "items": _APP},
+            },
+        },
+    },
+}
+
+SIZE_PRESET_SCHEMA: dict = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["vcpus", "memory_mib", "disk_gib"],
+    "properties": {
+        "vcpus": {"type": "integer", "minimum": 1},
+        "memory_mib": {"type": "integer", "minimum": 256},
+        "disk_gib": {"type": "integer", "minimum": 1},
+    },
+}
+
+_QUOTA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "max_vms": {"type": "integer", "minimum": 0},
+        "sizes": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+CONFIG_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "psf.infra tenant registry settings (the psf.infra.tenants plugin configuration)",
+    "type": "object",
+    "required": ["size_presets"],
+    "properties": {
+        "size_presets": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$"},
+            "additionalProperties": SIZE_PRESET_SCHEMA,
+        },
+        "quotas": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "default": _QUOTA,
+                "tenants": {"type": "object", "additionalProperties": _QUOTA},
+            },
+        },
+        "vm_domain": _DOMAIN_NAME,
+        "environment": {"type": "string", "pattern": r"^[a-z][a-z0-9-]*$"},
+    },
+}

@@ -1,0 +1,393 @@
+#!/usr/bin/python
+# Copyright: PSF Infrastructure Working Group
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: certificate
+short_description: Obtain and renew an ACME certificate in one task (DNS-01 over RFC 2136, or HTTP-01)
+version_added: 0.1.0
+author:
+  - PSF Infrastructure Working Group (@python)
+description:
+  - Does the whole ACME (RFC 8555) flow for a list of names, wildcards included, in one task
+    ACME account, order, challenges, finalization with a fresh CSR, download of the chain, and
+    cleanup of the challenge answers whatever the outcome.
+  - C(dns-01) publishes the C(_acme-challenge) TXT records with one RFC 2136 UPDATE per zone (TSIG),
+    waits until B(every) server in O(dns_servers) serves them, then answers the challenges.
+  - The zone of each name is found through O(dns_resolver) (never the system resolver). When our
+    primary does not serve it, the tenant's C(_acme-challenge.<name>) must be a CNAME to
+    C(<label>.<tenant>.<acme_zone>) (the acme-dns delegation pattern); when it is not, the task fails
+    before ordering, naming the exact record to create (RV(delegation_records)).
+  - C(http-01) writes the answer under O(webroot)C(/.well-known/acme-challenge/) and removes it after.
+  - "Idempotent: a certificate is ordered only when there is none, its names or key type differ, the
+    key does not match, it is within O(renew_before_days) of expiry (default: the last third of its
+    lifetime), or the CA's renewal information (ARI, RFC 9773) says so when the CA offers it."
+  - Nothing in O(dest) changes until a complete certificate matching the key and the names is in
+    hand; the files are then replaced atomically (temporary file and rename). The old certificate stays
+    if anything fails.
+  - Retries C(badNonce) and rate-limit answers (honouring C(Retry-After)); gives up after O(timeout)
+    seconds with a message saying what it was waiting for.
+  - Runs on the control node (C(localhost)). O(certificates) processes many certificates with one
+    account, in parallel (the daily renewal playbook uses it).
+requirements:
+  - acme
+  - josepy
+  - cryptography
+  - dnspython
+options:
+  names:
+    description:
+      - The names of the certificate (subject alternative names); the first is also the common name.
+      - Wildcards (C(*.example.org)) need O(challenge=dns-01).
+      - Required unless O(certificates) is given.
+    type: list
+    elements: str
+  dest:
+    description:
+      - Directory receiving C(privkey.pem) (mode 0600), C(cert.pem), C(chain.pem) and
+        C(fullchain.pem) (mode 0644). Created when missing.
+      - Required unless O(certificates) is given.
+    type: path
+  key_type:
+    description:
+      - The certificate's key. A change of key type orders a new certificate.
+    type: str
+    choices: [ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096]
+    default: ecdsa-p256
+  reuse_key:
+    description:
+      - Keep the existing private key when renewing (when it is of O(key_type)). By default every
+        renewal gets a fresh key.
+    type: bool
+    default: false
+  renew_before_days:
+    description:
+      - Renew when fewer days than this are left. By default, in the last third of the certificate's
+        lifetime (30 days for a 90-day certificate).
+    type: int
+  force:
+    description: Order a new certificate even when the current one is not due.
+    type: bool
+    default: false
+  challenge:
+    description: How control of the names is proven.
+    type: str
+    choices: [dns-01, http-01]
+    default: dns-01
+  webroot:
+    description:
+      - For O(challenge=http-01) the document root the names are served from (on this host).
+    type: path
+  tenant:
+    description:
+      - The tenant the certificate belongs to; names the delegation target for zones we do not host.
+    type: str
+  certificates:
+    description:
+      - Several certificates in one task, processed in parallel with one ACME account. Each entry takes
+        O(names), O(dest) and optionally O(key_type), O(reuse_key), O(renew_before_days), O(force),
+        O(challenge), O(webroot), O(tenant); the top-level values are the defaults.
+      - Mutually exclusive with O(names).
+    type: list
+    elements: dict
+  parallel:
+    description: With O(certificates), how many orders run at the same time.
+    type: int
+    default: 8
+  acme_directory:
+    description: The ACME directory URL (Let's Encrypt in production, pebble in the lab).
+    type: str
+    required: true
+  acme_ca_bundle:
+    description: CA certificates to verify the ACME server's HTTPS with (pebble's own CA in the lab).
+    type: path
+  acme_account_key_path:
+    description:
+      - File holding the ACME account's private key (PEM). Created with mode 0600 (ECDSA P-256) when
+        missing.
+    type: path
+  acme_account_key_content:
+    description: The ACME account's private key itself (PEM), for example from ansible-vault.
+    type: str
+  acme_account_email:
+    description: Contact address of the ACME account.
+    type: str
+  acme_caa_identities:
+    description:
+      - Issuer domains of the CA as written in CAA records (C(letsencrypt.org) for Let's Encrypt).
+      - When given, the CAA records of every name (RFC 8659, looked up through O(dns_resolver)) are
+        checked before ordering, and a name whose CAA does not allow one of them fails the task
+        before anything is ordered, naming the record. The CA checks CAA again itself.
+    type: list
+    elements: str
+  acme_ari:
+    description:
+      - Ask the CA's renewal information (ARI, RFC 9773) whether to renew early, when the directory
+        offers C(renewalInfo). When it does not, the decision rests on dates and a note says so.
+    type: bool
+    default: true
+  dns_servers:
+    description:
+      - Every authoritative server of our zones, as C({address, port}) (port 53 when left out; other
+        keys are ignored, so the inventory's server variables fit as they are). The first is the
+        primary that receives the UPDATEs.
+      - The TXT records count as published when all of them serve them.
+      - Required for O(challenge=dns-01).
+    type: list
+    elements: dict
+  dns_resolver:
+    description:
+      - The resolver, as C({address, port}), used to find the zone of each name, the tenant's CNAME
+        delegations and the CAA records. Never the system resolver.
+      - Required for O(challenge=dns-01).
+    type: dict
+  dns_tsig_key_name:
+    description: Name of the TSIG key allowed to update our zones.
+    type: str
+  dns_tsig_key_algorithm:
+    description: Algorithm of the TSIG key.
+    type: str
+    default: hmac-sha256
+  dns_tsig_key_secret:
+    description: Base64 secret of the TSIG key.
+    type: str
+  dns_tsig_key_file:
+    description: A BIND key file holding the TSIG key (instead of the three options above).
+    type: path
+  acme_zone:
+    description:
+      - Our zone (or subtree of a zone we host) holding the delegated C(_acme-challenge) answers of
+        tenants whose DNS is hosted elsewhere, for example C(acme.infra.example.org).
+    type: str
+  timeout:
+    description: Seconds the whole task may take before it gives up with a clear message.
+    type: int
+    default: 120
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Reports whether each certificate would be renewed and why, and where its challenge records
+        would go (or which delegation records are missing); contacts the CA only for ARI.
+  diff_mode:
+    support: full
+    description: Shows the current certificate's names, key type and dates against what would be ordered.
+  idempotent:
+    support: full
+    description: A certificate that is not due is left alone (C(changed=false)).
+notes:
+  - The ACME account key and the certificate keys are never returned or logged.
+  - The TSIG secret and the account key content are C(no_log) options.
+seealso:
+  - role: psf.infra.certificate_deploy
+    description: installs the certificate on the tenant's VMs and reloads what uses it.
+  - name: RFC 8555 (ACME)
+    link: https://www.rfc-editor.org/rfc/rfc8555
+  - name: RFC 9773 (ACME Renewal Information)
+    link: https://www.rfc-editor.org/rfc/rfc9773
+"""
+
+EXAMPLES = r"""
+- name: Apex, www and wildcard in one certificate, through our DNS
+  psf.infra.certificate:
+    names: [packaging.test, www.packaging.test, "*.packaging.test"]
+    dest: /srv/psf-infra/certificates/packaging/site
+    tenant: packaging
+    acme_directory: https://acme-v02.api.letsencrypt.org/directory
+    acme_account_key_content: "{{ vault_acme_account_key }}"
+    acme_account_email: infrastructure-staff@python.org
+    dns_servers:
+      - {address: 192.0.2.53}
+      - {address: 198.51.100.53}
+    dns_resolver: {address: 192.0.2.10}
+    dns_tsig_key_name: staff-key
+    dns_tsig_key_secret: "{{ vault_staff_tsig_secret }}"
+    acme_zone: acme.infra.python.org
+  delegate_to: localhost
+
+- name: A tenant that keeps its own DNS (fails with the CNAME to create until it exists)
+  psf.infra.certificate:
+    names: [pyladies.example]
+    dest: /srv/psf-infra/certificates/pyladies/site
+    tenant: pyladies
+    acme_zone: acme.infra.python.org
+    acme_directory: "{{ psf_acme_directory }}"
+    acme_account_key_path: /srv/psf-infra/acme/account.key
+    dns_servers: "{{ psf_dns_servers }}"
+    dns_resolver: "{{ psf_dns_resolver }}"
+    dns_tsig_key_file: /etc/psf-infra/staff-key.key
+
+- name: Every tenant's certificates, one account, in parallel
+  psf.infra.certificate:
+    certificates: "{{ psf_tenants | psf.infra.tenant_certificates | map('combine', {'dest': ...}) }}"
+    acme_directory: "{{ psf_acme_directory }}"
+    acme_account_key_path: /srv/psf-infra/acme/account.key
+    dns_servers: "{{ psf_dns_servers }}"
+    dns_resolver: "{{ psf_dns_resolver }}"
+    dns_tsig_key_file: /etc/psf-infra/staff-key.key
+"""
+
+RETURN = r"""
+renewed:
+  description: Whether a new certificate was obtained (in check mode, whether it would be).
+  returned: single certificate
+  type: bool
+reason:
+  description: Why the certificate was (or would be) renewed, or why it was left alone.
+  returned: single certificate
+  type: str
+  sample: "key type changed from ecdsa-p256 to rsa-2048"
+names:
+  description: The normalised names.
+  returned: single certificate
+  type: list
+  elements: str
+files:
+  description: Paths of C(key), C(cert), C(chain) and C(fullchain).
+  returned: single certificate
+  type: dict
+certificate:
+  description: The certificate now in O(dest) (names, key_type, not_before, not_after, serial, issuer).
+  returned: single certificate, when there is one
+  type: dict
+renewal_due:
+  description: When the certificate kept becomes due for renewal.
+  returned: when not renewed
+  type: str
+challenges:
+  description: The TXT records published (zone, name, values) or planned in check mode, or the HTTP-01 files.
+  returned: single certificate
+  type: list
+  elements: dict
+acme_retries:
+  description: How many requests were retried, by problem type (C(badNonce), C(rateLimited)...).
+  returned: single certificate
+  type: dict
+  sample: {badNonce: 1}
+notes:
+  description: Remarks, for example that the CA offers no renewal information.
+  returned: always
+  type: list
+  elements: str
+delegation_records:
+  description: The CNAME records the tenant must create in their own zone, when missing.
+  returned: failure because of a missing delegation
+  type: list
+  elements: str
+  sample: ["_acme-challenge.pyladies.example. CNAME pyladies-example-1f2e3d4c.pyladies.acme.infra.test."]
+certificates:
+  description: With O(certificates), one result as above per entry (and C(failed)/C(msg) for failures).
+  returned: O(certificates) given
+  type: list
+  elements: dict
+"""
+
+import concurrent.futures
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    from ansible_collections.psf.infra.plugins.module_utils.acme.runner import (
+        MODULE_PARAMS_PER_CERTIFICATE,
+        build_environment,
+        job_from_params,
+        run_job,
+    )
+    from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+
+    IMPORT_ERROR = None
+except ImportError as error:  # acme, josepy, cryptography or dnspython missing on the controller
+    IMPORT_ERROR = error
+
+ARGUMENT_SPEC = {
+    "names": {"type": "list", "elements": "str"},
+    "dest": {"type": "path"},
+    "key_type": {"type": "str", "default": "ecdsa-p256",
+                 "choices": ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]},
+    "reuse_key": {"type": "bool", "default": False},
+    "renew_before_days": {"type": "int"},
+    "force": {"type": "bool", "default": False},
+    "challenge": {"type": "str", "default": "dns-01", "choices": ["dns-01", "http-01"]},
+    "webroot": {"type": "path"},
+    "tenant": {"type": "str"},
+    "certificates": {"type": "list", "elements": "dict"},
+    "parallel": {"type": "int", "default": 8},
+    "acme_directory": {"type": "str", "required": True},
+    "acme_ca_bundle": {"type": "path"},
+    "acme_account_key_path": {"type": "path", "no_log": False},
+    "acme_account_key_content": {"type": "str", "no_log": True},
+    "acme_account_email": {"type": "str"},
+    "acme_caa_identities": {"type": "list", "elements": "str"},
+    "acme_ari": {"type": "bool", "default": True},
+    "dns_servers": {"type": "list", "elements": "dict"},
+    "dns_resolver": {"type": "dict"},
+    "dns_tsig_key_name": {"type": "str", "no_log": False},
+    "dns_tsig_key_algorithm": {"type": "str", "default": "hmac-sha256"},
+    "dns_tsig_key_secret": {"type": "str", "no_log": True},
+    "dns_tsig_key_file": {"type": "path", "no_log": False},
+    "acme_zone": {"type": "str"},
+    "timeout": {"type": "int", "default": 120},
+}
+
+
+def run_batch(module: AnsibleModule) -> None:
+    params = module.params
+    environment = build_environment(params, check_mode=module.check_mode)
+    entries = params["certificates"]
+    results: list[dict] = [{} for _ in entries]
+
+    def one(index: int) -> None:
+        entry = entries[index]
+        unknown = sorted(set(entry) - set(MODULE_PARAMS_PER_CERTIFICATE) - {"name", "hosts"})
+        if unknown:
+            raise PsfInfraError(f"certificates[{index}]: unknown keys {', '.join(unknown)}")
+        job = job_from_params({**params, **entry}, field=f"certificates[{index}]")
+        results[index] = run_job(job, environment, check_mode=module.check_mode, cloned=True)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, params["parallel"])) as pool:
+        futures = {pool.submit(one, index): index for index in range(len(entries))}
+        for future in concurrent.futures.as_completed(futures):
+            index = futures[future]
+            error = future.exception()
+            if error is not None:
+                results[index] = {"failed": True, "msg": str(error), "names": entries[index].get("names"),
+                                  "dest": entries[index].get("dest"),
+                                  "delegation_records": getattr(error, "records", [])}
+    failed = [result for result in results if result.get("failed")]
+    changed = any(result.get("changed") for result in results)
+    if failed:
+        module.fail_json(msg=f"{len(failed)} of {len(results)} certificates failed: "
+                             + " | ".join(f"{r.get('dest')}: {r['msg']}" for r in failed),
+                         changed=changed, certificates=results)
+    module.exit_json(changed=changed, certificates=results)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        supports_check_mode=True,
+        mutually_exclusive=[("names", "certificates"), ("acme_account_key_path", "acme_account_key_content"),
+                            ("dns_tsig_key_file", "dns_tsig_key_secret")],
+        required_one_of=[("names", "certificates"), ("acme_account_key_path", "acme_account_key_content")],
+        required_by={"names": "dest"},
+    )
+    if IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib("acme, josepy, cryptography and dnspython"),
+                         exception=str(IMPORT_ERROR))
+    try:
+        if module.params["certificates"] is not None:
+            run_batch(module)
+        environment = build_environment(module.params, check_mode=module.check_mode)
+        job = job_from_params(module.params, field="")
+        result = run_job(job, environment, check_mode=module.check_mode, cloned=False)
+    except PsfInfraError as error:
+        module.fail_json(msg=str(error), delegation_records=getattr(error, "records", []))
+    diff = result.pop("diff", None)
+    if module._diff and diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

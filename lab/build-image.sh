@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Build the container image that every Molecule scenario runs: Debian bookworm with systemd as
+# PID 1, made with debootstrap (no container registry is reachable from the project's machines).
+#
+#   lab/build-image.sh            # builds when missing or outdated, otherwise returns at once
+#   lab/build-image.sh --force    # rebuilds
+#
+# Molecule containers run without a network, so the image also carries a small local apt
+# repository (/var/lib/psf-molecule-apt) holding the packages listed in
+# lab/podman/molecule-packages.txt and their dependencies: roles install their own packages with
+# apt as on a real VM, from that repository, offline. The image is labelled with a hash of this
+# script and of that list; when either changes the image is rebuilt.
+#
+# Settings (environment): PSF_DEBIAN_MIRROR (default: the Debian mirror apt uses on this
+# machine), PSF_MOLECULE_IMAGE (default localhost/psf-infra/debian-systemd:bookworm).
+# Everything temporary lives in <repo>/.cache/podman/ and is removed on exit.
+set -euo pipefail
+
+repo_root=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd -P)
+image=${PSF_MOLECULE_IMAGE:-localhost/psf-infra/debian-systemd:bookworm}
+suite=bookworm
+packages_file="$repo_root/lab/podman/molecule-packages.txt"
+repo_in_image=/var/lib/psf-molecule-apt
+# Generic tools only: the roles under test install what they need themselves.
+base_packages=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,iproute2,procps,ca-certificates,gnupg,less
+
+die() { printf 'build-image: error: %s\n' "$*" >&2; exit 1; }
+note() { printf 'build-image: %s\n' "$*" >&2; }
+
+eval "$("$repo_root/lab/podman-env.sh")"
+
+command -v podman >/dev/null || die "podman is not installed (apt-get install podman runc)"
+[ -r "$packages_file" ] || die "cannot read $packages_file"
+
+recipe=$(cat "$0" "$packages_file" | sha256sum | cut -c1-16)
+force=false
+[ "${1:-}" = --force ] && force=true
+
+if ! $force && podman image exists "$image"; then
+    current=$(podman image inspect --format '{{ index .Labels "psf.infra.recipe" }}' "$image" 2>/dev/null || true)
+    if [ "$current" = "$recipe" ]; then
+        note "$image is up to date (recipe $recipe)"
+        exit 0
+    fi
+    note "$image is outdated (recipe ${current:-none}, wanted $recipe): rebuilding"
+fi
+
+[ "$(id -u)" -eq 0 ] || die "debootstrap and chroot need root"
+command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
+
+debian_mirror() {
+    # The first Debian (not -security) archive apt is configured with here, deb822 or one-line.
+    local uri
+    uri=$(grep -hE '^\s*(URIs:|deb\s)' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+              /etc/apt/sources.list.d/*.sources 2>/dev/null \
+          | grep -oE '(https?|ftp)://[^ ]+/debian/?(\s|$)' | head -n1 | tr -d '[:space:]' || true)
+    printf '%s' "${uri:-http://deb.debian.org/debian}"
+}
+mirror=${PSF_DEBIAN_MIRROR:-$(debian_mirror)}
+security_mirror=${mirror%/debian}/debian-security
+[ "${mirror%/debian/}" != "$mirror" ] && security_mirror=${mirror%/debian/}/debian-security
+
+started=$SECONDS
+previous_image_id=$(podman image inspect --format '{{ .Id }}' "$image" 2>/dev/null || true)
+work=$(mktemp -d "$repo_root/.cache/podman/build.XXXXXX")
+rootfs="$work/rootfs"
+cleanup() {
+    for mount_point in "$rootfs/proc" "$rootfs/sys" "$rootfs/dev/pts"; do
+        mountpoint -q "$mount_point" 2>/dev/null && umount -l "$mount_point"
+    done
+    rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+
+in_rootfs() { LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$rootfs" "$@"; }
+
+note "debootstrap $suite from $mirror (about a minute)"
+debootstrap --variant=minbase --include="$base_packages" "$suite" "$rootfs" "$mirror" \
+    >"$work/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
+
+mount -t proc proc "$rootfs/proc"
+cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+rm -f "$rootfs/etc/apt/sources.list"
+cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<SOURCES
+Types: deb
+URIs: $mirror
+Suites: $suite $suite-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $security_mirror
+Suites: $suite-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+
+note "bringing the base system up to date and downloading the packages for roles under test"
+mapfile -t role_packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$packages_file" | grep -v '^$')
+{
+    in_rootfs apt-get update
+    in_rootfs apt-get -y dist-upgrade
+    in_rootfs apt-get clean
+    if [ "${#role_packages[@]}" -gt 0 ]; then
+        in_rootfs apt-get -y --download-only install "${role_packages[@]}"
+    fi
+} >"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt in the image failed (log above)"; }
+
+# A flat repository (Packages + Release) that apt reads offline through a file: URI.
+repo="$rootfs$repo_in_image"
+mkdir -p "$repo"
+find "$rootfs/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec mv -t "$repo" {} +
+(cd "$repo" && dpkg-scanpackages --multiversion . /dev/null 2>/dev/null >Packages)
+{
+    printf 'Origin: psf-infra-molecule\nLabel: psf-infra-molecule\nSuite: molecule\n'
+    printf 'Date: %s\nSHA256:\n' "$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S UTC')"
+    printf ' %s %s Packages\n' "$(sha256sum <"$repo/Packages" | cut -d' ' -f1)" "$(stat -c %s "$repo/Packages")"
+} >"$repo/Release"
+chmod -R a+rX "$repo"
+
+# The image knows only the local repository: containers have no network, and apt must not try.
+rm -f "$rootfs/etc/apt/sources.list.d/debian.sources"
+cat >"$rootfs/etc/apt/sources.list.d/psf-molecule.sources" <<SOURCES
+# Molecule test image: packages come from a repository inside the image (no network).
+Types: deb
+URIs: file:$repo_in_image
+Suites: ./
+Trusted: yes
+SOURCES
+in_rootfs apt-get update >>"$work/apt.log" 2>&1 \
+    || { tail -n 30 "$work/apt.log" >&2; die "apt-get update against the local repository failed"; }
+
+# Per-container identity is created at first boot; podman provides resolv.conf and hostname.
+: >"$rootfs/etc/machine-id"
+rm -f "$rootfs/var/lib/dbus/machine-id" "$rootfs/etc/resolv.conf" "$rootfs/etc/hostname"
+rm -rf "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/log/*.log "$rootfs"/tmp/* "$rootfs"/var/tmp/*
+umount "$rootfs/proc"
+
+note "importing into podman as $image"
+tar --numeric-owner --xattrs -C "$rootfs" -c . | podman import \
+    --change 'CMD ["/sbin/init"]' \
+    --change 'STOPSIGNAL SIGRTMIN+3' \
+    --change 'ENV container=podman' \
+    --change "LABEL psf.infra.recipe=$recipe" \
+    --quiet --message "psf.infra Molecule image, recipe $recipe" \
+    - "$image" >/dev/null || die "podman import failed"
+
+if [ -n "$previous_image_id" ]; then
+    # Left dangling by the new tag; still in use when a container runs it, then podman keeps it.
+    podman rmi "$previous_image_id" >/dev/null 2>&1 || true
+fi
+note "built $image in $((SECONDS - started)) s ($(du -sh --apparent-size "$rootfs" | cut -f1) unpacked)"

@@ -1,0 +1,2 @@
+def test_sshd(host):
+    assert host.service("ssh").is_running

@@ -1,0 +1,130 @@
+"""A per-tenant summary of what exists: the registry as the inventory sees it, and the live state.
+
+Used at the end of `make demo` and by `psf-infra summary`. It reads the inventory through the real
+`ansible-inventory` (so an invalid registry fails here exactly as it fails a playbook), then asks
+every authoritative name server for each hosted zone's SOA serial, and reads the certificates the
+certificate module keeps on the control node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def load_inventory(inventory: str, root: Path) -> dict[str, Any]:
+    env = {**os.environ, "ANSIBLE_CONFIG": str(root / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    tool = Path(sys.executable).parent / "ansible-inventory"
+    proc = subprocess.run(
+        [str(tool) if tool.exists() else "ansible-inventory", "-i", inventory, "--list"],
+        capture_output=True, text=True, env=env, cwd=root, check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr.strip() or "ansible-inventory failed")
+    return json.loads(proc.stdout)
+
+
+def controller_vars(inventory: dict[str, Any]) -> dict[str, Any]:
+    hostvars = inventory.get("_meta", {}).get("hostvars", {})
+    for name in ("localhost", *hostvars):
+        if "psf_tenants" in hostvars.get(name, {}):
+            return hostvars[name]
+    return {}
+
+
+def soa_serial(zone: str, address: str, port: int) -> str:
+    try:
+        import dns.exception
+        import dns.message
+        import dns.query
+        import dns.rcode
+        import dns.rdatatype
+
+        query = dns.message.make_query(zone, dns.rdatatype.SOA)
+        response = dns.query.udp(query, address, port=port, timeout=2)
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                return str(rrset[0].serial)
+        return f"rcode {dns.rcode.to_text(response.rcode())}"
+    except (OSError, dns.exception.DNSException) as err:
+        return f"unreachable ({err.__class__.__name__})"
+
+
+def certificate_line(path: Path) -> str:
+    if not path.is_file():
+        return "not issued yet"
+    try:
+        from cryptography import x509
+
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        expires = cert.not_valid_after_utc
+        days = (expires - dt.datetime.now(dt.UTC)).days
+        return f"valid until {expires:%Y-%m-%d} ({days} days), issuer {cert.issuer.rfc4514_string()}"
+    except (ValueError, ImportError) as err:
+        return f"unreadable ({err})"
+
+
+def name_servers(cvars: dict[str, Any]) -> list[tuple[str, str, int]]:
+    servers = []
+    primary = cvars.get("psf_dns_primary")
+    if primary:
+        servers.append(("primary", primary["address"], int(primary["port"])))
+    for index, secondary in enumerate(cvars.get("psf_dns_secondaries", []), start=1):
+        servers.append((f"secondary{index}", secondary["address"], int(secondary["port"])))
+    return servers
+
+
+def render(inventory: dict[str, Any], root: Path) -> list[str]:
+    cvars = controller_vars(inventory)
+    tenants: dict[str, Any] = cvars.get("psf_tenants", {})
+    servers = name_servers(cvars)
+    cert_dir = Path(str(cvars.get("psf_certificate_dir", root / ".lab" / "certificates")))
+    hostvars = inventory.get("_meta", {}).get("hostvars", {})
+    lines = [f"psf.infra: {len(tenants)} tenants in {cvars.get('psf_registry_env', '?')}"]
+    for name in sorted(tenants):
+        tenant = tenants[name]
+        services = tenant.get("services", {})
+        lines.append("")
+        lines.append(f"{name}  ({tenant.get('kind')}, {tenant.get('status')})  {tenant.get('display_name', '')}")
+        liaisons = ", ".join(f"{m['name']} <{m['email']}>" for m in tenant.get("members", []))
+        lines.append(f"  liaisons      {liaisons}")
+        for domain in services.get("domains", []):
+            lines.append(f"  domain        {domain['name']}  registrar: {domain.get('registrar')}")
+        for zone in services.get("zones", []):
+            serials = "  ".join(f"{role}={soa_serial(zone['name'], addr, port)}" for role, addr, port in servers)
+            dnssec = "dnssec" if zone.get("dnssec") else "unsigned"
+            lines.append(f"  zone          {zone['name']}  {dnssec}  {serials or '(no name servers known)'}")
+        for cert in services.get("certificates", []):
+            status = certificate_line(cert_dir / name / cert["name"] / "cert.pem")
+            lines.append(f"  certificate   {cert['name']}: {', '.join(cert['names'])}  {status}")
+        for vm in services.get("vms", []):
+            host = f"{vm['name']}.{name}"
+            known = "in inventory" if host in hostvars else "not in inventory"
+            paths = " ".join(vm.get("backup", {}).get("paths", []))
+            lines.append(f"  vm            {host}  size {vm.get('size')}  backup: {paths}  ({known})")
+        for app in services.get("apps", []):
+            lines.append(f"  app           {app['name']} on {app.get('vm')}")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="psf-infra summary")
+    parser.add_argument("--inventory", default="inventories/lab")
+    args = parser.parse_args(argv)
+    from psf_infra_runner.cli import project_root
+
+    root = project_root()
+    inventory = load_inventory(args.inventory, root)
+    print("\n".join(render(inventory, root)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Benchmark: psf.infra.dns_zone against the floor (raw dnspython), octoDNS and a nsupdate loop.
+
+Run by ``make bench`` (the lab must be up; the Makefile brings it up). Not a test: it prints a table.
+All tools write to the same lab BIND (ns1) in one run, each into its own fresh unsigned zone:
+
+- ``dns_zone``: psf.infra.dns_zone as ONE Ansible task through ansible-playbook (the task's wall time
+  from the JSON callback, and the whole ansible-playbook process).
+- ``raw``: dnspython by hand, the floor: UPDATE messages packed to ~64 KiB over one TCP connection,
+  no read for create/change (it already knows the zone), one AXFR for the no-op (reading is the
+  least any tool must do to know that nothing changed).
+- ``octoDNS``: octodns-sync with octodns-bind's Rfc2136Provider (installed by this script into its own
+  venv under .cache/bench-venv, not into the project's requirements).
+- ``nsupdate``: community.general.nsupdate looping over 100 records, scaled linearly to the zone size.
+
+Scenarios per size (1,000 and 10,000 A records): from empty, a 1% change, a no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import dns.message
+import dns.name
+import dns.query
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.update
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+BENCH_VENV = REPO / ".cache" / "bench-venv"
+sys.path.insert(0, str(REPO / "lab"))
+import labctl  # noqa: E402
+
+NS_RECORD = {"name": "@", "type": "NS", "ttl": 300, "values": ["ns1.infra.test.", "ns2.infra.test."]}
+RAW_RECORDS_PER_MESSAGE = 2000  # ~50 KB of A records: under the 64 KiB limit with room to spare
+NSUPDATE_SAMPLE = 100
+
+
+def address(index: int, generation: int) -> str:
+    return f"10.{generation}.{index // 256}.{index % 256}"
+
+
+def zone_records(size: int, changed: int = 0) -> list[dict]:
+    """``size`` A records; the first ``changed`` of them point elsewhere (generation 2)."""
+    return [{"name": f"host-{index:05d}", "type": "A", "ttl": 300,
+             "values": [address(index, 2 if index < changed else 1)]} for index in range(size)]
+
+
+def lab_key() -> dict:
+    return labctl.load_state()["keys"]["staff-key"]
+
+
+def ns1_port() -> int:
+    return labctl.load_state()["services"]["ns1"]["port"]
+
+
+# ---- (a) psf.infra.dns_zone through ansible-playbook --------------------------------------------
+
+def run_dns_zone(workdir: Path, zone: str, records: list[dict]) -> tuple[float, float, dict]:
+    key = lab_key()
+    task = {"name": "zone", "psf.infra.dns_zone": {
+        "server": "127.0.0.1", "port": ns1_port(), "tsig_key_name": key["name"],
+        "tsig_key_secret": "{{ bench_secret }}", "zone": zone, "records": "{{ bench_records }}",
+        "force": True}}
+    playbook = [{"name": "bench", "hosts": "localhost", "gather_facts": False,
+                 "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                 "tasks": [task]}]
+    (workdir / "playbook.yml").write_text(yaml.safe_dump(playbook, sort_keys=False))
+    (workdir / "vars.json").write_text(json.dumps({"bench_records": [NS_RECORD, *records],
+                                                   "bench_secret": key["secret"]}))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_JSON_INDENT="0")
+    started = time.perf_counter()
+    completed = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "playbook.yml",
+                                "-e", "@vars.json"], cwd=workdir, env=env, capture_output=True, text=True,
+                               check=False)
+    total = time.perf_counter() - started
+    output = json.loads(completed.stdout)
+    task_output = output["plays"][0]["tasks"][0]
+    result = task_output["hosts"]["localhost"]
+    if completed.returncode != 0 or result.get("failed"):
+        raise SystemExit(f"dns_zone failed: {result.get('msg')}\n{completed.stderr}")
+    duration = task_output["task"]["duration"]
+    task_seconds = (datetime.fromisoformat(duration["end"].replace("Z", "+00:00"))
+                    - datetime.fromisoformat(duration["start"].replace("Z", "+00:00"))).total_seconds()
+    return task_seconds, total, result
+
+
+# ---- (b) raw dnspython: the floor ---------------------------------------------------------------
+
+def _keyring() -> tuple[dict, str]:
+    import dns.tsig
+
+    key = lab_key()
+    tsig = dns.tsig.Key(key["name"], key["secret"], key["algorithm"])
+    return {tsig.name: tsig}, key["name"]
+
+
+def raw_send(zone: str, records: list[dict], replace: bool) -> float:
+    keyring, keyname = _keyring()
+    origin = dns.name.from_text(zone)
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", ns1_port()), timeout=30) as sock:
+        for start in range(0, len(records), RAW_RECORDS_PER_MESSAGE):
+            update = dns.update.UpdateMessage(origin, keyring=keyring, keyname=keyname)
+            for record in records[start:start + RAW_RECORDS_PER_MESSAGE]:
+                rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.A, record["values"][0])
+                name = dns.name.from_text(record["name"], origin)
+                if replace:
+                    update.replace(name, record["ttl"], rdata)
+                else:
+                    update.add(name, record["ttl"], rdata)
+            response = dns.query.tcp(update, "127.0.0.1", port=ns1_port(), sock=sock, timeout=30)
+            if response.rcode() != 0:
+                raise SystemExit(f"raw update failed: {response.rcode()}")
+    return time.perf_counter() - started
+
+
+def raw_read(zone: str) -> float:
+    keyring, keyname = _keyring()
+    started = time.perf_counter()
+    rrsets = {}
+    for message in dns.query.xfr("127.0.0.1", zone, port=ns1_port(), keyring=keyring, keyname=keyname,
+                                 relativize=False, lifetime=60):
+        for rrset in message.answer:
+            rrsets[(rrset.name, rrset.rdtype)] = rrset
+    return time.perf_counter() - started
+
+
+# ---- (c) octoDNS with octodns-bind --------------------------------------------------------------
+
+def ensure_octodns() -> Path:
+    octodns_sync = BENCH_VENV / "bin" / "octodns-sync"
+    if not octodns_sync.exists():
+        print("installing octodns + octodns-bind into .cache/bench-venv ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", "octodns", "octodns-bind"], check=True)
+    return octodns_sync
+
+
+def run_octodns(octodns_sync: Path, workdir: Path, zone: str, records: list[dict]) -> float:
+    key = lab_key()
+    config_dir = workdir / "octodns-zones"
+    config_dir.mkdir(exist_ok=True)
+    content: dict = {"": {"type": "NS", "ttl": 300, "values": NS_RECORD["values"]}}
+    for record in records:
+        content[record["name"]] = {"type": "A", "ttl": record["ttl"], "value": record["values"][0]}
+    (config_dir / f"{zone}yaml").write_text(yaml.safe_dump(content))
+    config = {
+        "providers": {
+            "config": {"class": "octodns.provider.yaml.YamlProvider", "directory": str(config_dir),
+                       "enforce_order": False},
+            "bind": {"class": "octodns_bind.Rfc2136Provider", "host": "127.0.0.1", "port": ns1_port(),
+                     "key_name": key["name"], "key_secret": "env/BENCH_TSIG_SECRET",
+                     "key_algorithm": key["algorithm"]},
+        },
+        "zones": {zone: {"sources": ["config"], "targets": ["bind"]}},
+    }
+    (workdir / "octodns.yaml").write_text(yaml.safe_dump(config))
+    env = dict(os.environ, BENCH_TSIG_SECRET=key["secret"])
+    started = time.perf_counter()
+    completed = subprocess.run([str(octodns_sync), "--config-file", str(workdir / "octodns.yaml"), "--doit",
+                                "--force"], cwd=workdir, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise SystemExit(f"octodns-sync failed:\n{completed.stderr[-3000:]}")
+    return elapsed
+
+
+# ---- (d) community.general.nsupdate, one task per record ----------------------------------------
+
+def run_nsupdate(workdir: Path, zone: str, records: list[dict]) -> float:
+    key = lab_key()
+    task = {"name": "records", "community.general.nsupdate": {
+        "server": "127.0.0.1", "port": ns1_port(), "key_name": key["name"], "key_secret": "{{ bench_secret }}",
+        "key_algorithm": key["algorithm"], "zone": zone, "record": "{{ item.name }}", "type": "A",
+        "ttl": "{{ item.ttl }}", "value": "{{ item['values'][0] }}", "protocol": "tcp"},
+        "loop": "{{ bench_records }}", "no_log": True}
+    playbook = [{"name": "bench", "hosts": "localhost", "gather_facts": False,
+                 "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                 "tasks": [task]}]
+    (workdir / "nsupdate.yml").write_text(yaml.safe_dump(playbook, sort_keys=False))
+    (workdir / "nsupdate-vars.json").write_text(json.dumps({"bench_records": records,
+                                                            "bench_secret": key["secret"]}))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    completed = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "nsupdate.yml", "-e",
+                                "@nsupdate-vars.json"], cwd=workdir, env=env, capture_output=True, text=True,
+                               check=False)
+    if completed.returncode != 0:
+        raise SystemExit(f"nsupdate loop failed:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
+    duration = json.loads(completed.stdout)["plays"][0]["tasks"][0]["task"]["duration"]
+    return (datetime.fromisoformat(duration["end"].replace("Z", "+00:00"))
+            - datetime.fromisoformat(duration["start"].replace("Z", "+00:00"))).total_seconds()
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+class Zones:
+    """Fresh unsigned zones on ns1, removed at the end."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def new(self, label: str) -> str:
+        zone = f"bench-{label}-{uuid.uuid4().hex[:6]}.test."
+        labctl.add_zone(zone, signed=False)
+        self.made.append(zone)
+        return zone
+
+    def remove_all(self) -> None:
+        for zone in self.made:
+            labctl.remove_zone(zone)
+
+
+def fmt(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:7.2f}"
+
+
+def ratio(numerator: float | None, denominator: float | None) -> str:
+    if not numerator or not denominator:
+        return "-"
+    return f"{numerator / denominator:5.1f}x"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--skip-octodns", action="store_true")
+    parser.add_argument("--skip-nsupdate", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    octodns_sync = None if args.skip_octodns else ensure_octodns()
+    zones = Zones()
+    rows = []
+    nsupdate_per_record: dict[str, float] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-dns-") as tmp:
+            workdir = Path(tmp)
+            if not args.skip_nsupdate:
+                zone = zones.new("nsupdate")
+                sample = zone_records(NSUPDATE_SAMPLE)
+                nsupdate_per_record["create"] = run_nsupdate(workdir, zone, sample) / NSUPDATE_SAMPLE
+                changed = zone_records(NSUPDATE_SAMPLE, changed=NSUPDATE_SAMPLE // 100)
+                nsupdate_per_record["change"] = run_nsupdate(workdir, zone, changed) / NSUPDATE_SAMPLE
+                nsupdate_per_record["noop"] = run_nsupdate(workdir, zone, changed) / NSUPDATE_SAMPLE
+            for size in sizes:
+                base, changed = zone_records(size), zone_records(size, changed=size // 100)
+                module_zone, raw_zone = zones.new(f"mod{size}"), zones.new(f"raw{size}")
+                octo_zone = zones.new(f"octo{size}") if octodns_sync else None
+                for scenario, records in (("create", base), ("change", changed), ("noop", changed)):
+                    task, total, result = run_dns_zone(workdir, module_zone, records)
+                    if scenario == "create":
+                        raw = raw_send(raw_zone, base, replace=False)
+                    elif scenario == "change":
+                        raw = raw_send(raw_zone, changed[: size // 100], replace=True)
+                    else:
+                        raw = raw_read(raw_zone)
+                    octo = run_octodns(octodns_sync, workdir, octo_zone, records) if octodns_sync else None
+                    nsupdate = nsupdate_per_record.get(scenario)
+                    rows.append({"size": size, "scenario": scenario, "task": task, "total": total, "raw": raw,
+                                 "octodns": octo, "nsupdate": nsupdate * size if nsupdate else None,
+                                 "messages": result["messages_sent"], "changed": result["changed"]})
+                    print(f"  {size:>6} {scenario:<7} task {task:6.2f}s  playbook {total:6.2f}s  raw {raw:6.2f}s"
+                          f"  octoDNS {fmt(octo)}s  ({result['messages_sent']} UPDATE messages)", flush=True)
+    finally:
+        zones.remove_all()
+    print()
+    header = (f"{'records':>7} | {'scenario':<8} | {'dns_zone task':>13} | {'playbook':>8} | {'raw floor':>9} | "
+              f"{'octoDNS':>7} | {'nsupdate*':>9} | {'task/raw':>8} | {'octoDNS/task':>12} | {'msgs':>4}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(f"{row['size']:>7} | {row['scenario']:<8} | {fmt(row['task']):>13} | {fmt(row['total']):>8} | "
+              f"{fmt(row['raw']):>9} | {fmt(row['octodns']):>7} | {fmt(row['nsupdate']):>9} | "
+              f"{ratio(row['task'], row['raw']):>8} | {ratio(row['octodns'], row['task']):>12} | "
+              f"{row['messages']:>4}")
+    print("\nseconds; dns_zone task = the one Ansible task (JSON callback), playbook = whole ansible-playbook;")
+    print("raw floor = dnspython by hand (create/change: UPDATEs only; no-op: one AXFR);")
+    print(f"nsupdate* = community.general.nsupdate looping over {NSUPDATE_SAMPLE} records, scaled to the size.")
+
+
+if __name__ == "__main__":
+    main()

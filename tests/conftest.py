@@ -1,0 +1,94 @@
+"""Session-wide test set-up shared by every test directory.
+
+- `lab`: the local lab of real services (lab/labctl.py). Started if it is not up, stopped at the
+  end only if this session started it (and `--keep-lab` / PSF_LAB_KEEP=1 was not given).
+- CONTAINERS_CONF for podman, from lab/podman-env.sh when that script exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LABCTL = REPO_ROOT / "lab" / "labctl.py"
+PODMAN_ENV = REPO_ROOT / "lab" / "podman-env.sh"
+
+sys.path.insert(0, str(LABCTL.parent))
+import labctl  # noqa: E402
+
+
+def _podman_containers_conf() -> str | None:
+    if not PODMAN_ENV.exists():
+        return None
+    result = subprocess.run(["bash", str(PODMAN_ENV)], capture_output=True, text=True, check=False)
+    match = re.search(r"CONTAINERS_CONF=(\S+)", result.stdout)
+    return match.group(1) if result.returncode == 0 and match else None
+
+
+if "CONTAINERS_CONF" not in os.environ and (_conf := _podman_containers_conf()):
+    os.environ["CONTAINERS_CONF"] = _conf
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--keep-lab", action="store_true", default=False,
+                     help="leave a lab this session started running (same as PSF_LAB_KEEP=1)")
+
+
+@dataclass(frozen=True)
+class Lab:
+    """What tests need to talk to the lab: the state written by `labctl up`."""
+
+    state: dict[str, Any]
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.state["lab_dir"])
+
+    def port(self, service: str) -> int:
+        return self.state["services"][service]["port"]
+
+    def pid(self, service: str) -> int:
+        return self.state["services"][service]["pid"]
+
+    def key(self, name: str) -> dict[str, str]:
+        """{name, algorithm, secret, file} of a TSIG key (registry-key, staff-key, transfer-key)."""
+        return self.state["keys"][name]
+
+    def tsig(self, name: str) -> Any:
+        return labctl.tsig_key(name)
+
+    @property
+    def trust_anchor(self) -> dict[str, str]:
+        return self.state["trust_anchor"]
+
+    @property
+    def acme(self) -> dict[str, Any]:
+        return self.state["acme"]
+
+    @property
+    def smtp(self) -> dict[str, Any]:
+        return self.state["smtp"]
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    report = labctl.status()
+    # Only a lab that was entirely down is ours to stop; a partly running one is shared: repair it, leave it.
+    started_here = not any(entry["pid"] for entry in report.values())
+    if not all(entry["healthy"] for entry in report.values()):
+        result = subprocess.run([sys.executable, str(LABCTL), "up"], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            pytest.fail(f"lab/labctl.py up failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+    yield Lab(labctl.load_state())
+    keep = request.config.getoption("--keep-lab") or os.environ.get("PSF_LAB_KEEP") == "1"
+    if started_here and not keep:
+        subprocess.run([sys.executable, str(LABCTL), "down"], capture_output=True, text=True, check=False)

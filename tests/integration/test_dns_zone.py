@@ -1,0 +1,316 @@
+"""psf.infra.dns_zone against the lab's real BIND (ns1), through ansible-playbook and module_utils.
+
+Every test makes its own zone on ns1 (rndc addzone through lab/labctl.py) and deletes it afterwards.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dns.name
+import dns.rdatatype
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
+
+from ansible_collections.psf.infra.plugins.module_utils.dns.client import (
+    DnsError,
+    DnsServer,
+    TsigKey,
+    ZoneChangedError,
+)
+from ansible_collections.psf.infra.plugins.module_utils.dns.diff import (
+    SafetyPolicy,
+    UnsafeChangeError,
+)
+from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change
+from ansible_collections.psf.infra.plugins.module_utils.dns.validate import parse_records
+from ansible_collections.psf.infra.plugins.module_utils.dns.zone import (
+    Hooks,
+    Secondary,
+    ZoneRequest,
+    sync_zone,
+)
+from dns_support import (
+    fresh_zone,
+    primary,
+    relative_records,
+    run_playbook,
+    server_vars,
+    staff_key,
+    task_results,
+)
+
+pytestmark = pytest.mark.lab
+
+NS = {"name": "@", "type": "NS", "ttl": 300, "values": ["ns1.infra.test.", "ns2.infra.test."]}
+RECORDS = [
+    NS,
+    {"name": "@", "type": "A", "ttl": 300, "values": ["192.0.2.10"]},
+    {"name": "@", "type": "MX", "values": ["10 mail"]},
+    {"name": "mail", "type": "A", "values": ["192.0.2.25"]},
+    {"name": "www", "type": "CNAME", "values": ["@"]},
+    {"name": "@", "type": "TXT", "values": ["v=spf1 mx -all", "dkim=" + "k" * 400]},
+    {"name": "_sip._tcp", "type": "SRV", "values": ["10 60 5060 sip.other.test."]},
+    {"name": "@", "type": "CAA", "values": ['0 issue "letsencrypt.org"']},
+    {"name": "v6", "type": "AAAA", "values": ["2001:db8::1", "2001:db8::2"]},
+    {"name": "1.2", "type": "PTR", "values": ["host.other.test."]},
+    {"name": "child", "type": "NS", "values": ["ns.other.test."]},
+    {"name": "child", "type": "DS", "values": ["12345 13 2 " + "ab" * 32]},
+    {"name": "_443._tcp.www", "type": "TLSA", "values": ["3 1 1 " + "cd" * 32]},
+    {"name": "host", "type": "SSHFP", "values": ["4 2 " + "ef" * 32]},
+    {"name": "svc", "type": "HTTPS", "values": ['1 . alpn="h2,h3"']},
+    {"name": "_dns", "type": "SVCB", "values": ["1 dns.other.test. alpn=dot"]},
+]
+
+
+def zone_task(lab, zone: str, records: list[dict], **options) -> dict:
+    return {"name": "zone", "psf.infra.dns_zone": {**server_vars(lab), "zone": zone, "records": records,
+                                                      **options}, "register": "result"}
+
+
+def test_create_from_empty_then_rerun_is_a_noop(lab, tmp_path):
+    server = primary(lab)
+    with fresh_zone(lab, "dnsz-create") as zone:
+        first = task_results(run_playbook(tmp_path, [zone_task(lab, zone, RECORDS)], diff=True))[0]
+        assert first["changed"] is True, first
+        assert first["counts"] == {"added": len(RECORDS) - 1, "changed": 0, "deleted": 0}
+        assert first["messages_sent"] == 1
+        plan = first["diff"][0]["prepared"] if isinstance(first["diff"], list) else first["diff"]["prepared"]
+        assert f"* {zone} (127.0.0.1:{lab.port('ns1')})" in plan
+        assert "*   Create www CNAME 3600 ['" + zone + "']" in plan
+        assert "Summary: Creates=15, Updates=0, Deletes=0" in plan
+        live = relative_records(server, zone)
+        assert live[("www", "CNAME")] == (3600, [zone])
+        assert live[("mail", "A")] == (3600, ["192.0.2.25"])
+        txt_strings = live[("@", "TXT")][1][0]
+        assert txt_strings.count('"') == 4  # 405 bytes of text: two strings (255 + 150)
+        assert first["serial"] == server.soa_serial(zone) == first["serial_before"] + 1
+
+        serial = server.soa_serial(zone)
+        second = task_results(run_playbook(tmp_path, [zone_task(lab, zone, RECORDS)], diff=True))[0]
+        assert second["changed"] is False
+        assert second["messages_sent"] == 0
+        assert "diff" not in second or not second["diff"]
+        assert server.soa_serial(zone) == serial
+
+
+def test_check_mode_shows_the_plan_and_sends_nothing(lab, tmp_path):
+    server = primary(lab)
+    records = "www A 192.0.2.1\nold TXT \"gone\"\nftp A 192.0.2.3\n"
+    with fresh_zone(lab, "dnsz-check", records) as zone:
+        serial = server.soa_serial(zone)
+        before = relative_records(server, zone)
+        wanted = [NS, {"name": "www", "type": "A", "ttl": 300, "values": ["192.0.2.2"]},
+                  {"name": "ftp", "type": "A", "ttl": 300, "values": ["192.0.2.3"]},
+                  {"name": "new", "type": "AAAA", "values": ["2001:db8::5"]}]
+        output = run_playbook(tmp_path, [zone_task(lab, zone, wanted, prune=True)], check=True, diff=True)
+        result = task_results(output)[0]
+        assert result["changed"] is True
+        assert result["messages_sent"] == 0
+        plan = result["diff"][0]["prepared"] if isinstance(result["diff"], list) else result["diff"]["prepared"]
+        assert "*   Create new AAAA 3600 ['2001:db8::5']" in plan
+        assert "*   Update www A\n*     - 300 ['192.0.2.1']\n*     + 300 ['192.0.2.2']" in plan
+        assert "*   Delete old TXT 300 ['\"gone\"']" in plan
+        assert "Summary: Creates=1, Updates=1, Deletes=1, Existing Records=4" in plan
+        assert server.soa_serial(zone) == serial
+        assert relative_records(server, zone) == before
+
+
+def test_prune_keeps_dnssec_acme_and_ignored_records(lab):
+    server = primary(lab)
+    records = ('_acme-challenge TXT "token-apex"\n_acme-challenge.www TXT "token-www"\n'
+               "legacy A 192.0.2.7\ndoomed A 192.0.2.8\nwww A 192.0.2.1\n")
+    with fresh_zone(lab, "dnsz-prune", records, signed=True) as zone:
+        _, before = server.axfr(zone)
+        dnssec_before = {key for key in before if key[1] in (dns.rdatatype.DNSKEY, dns.rdatatype.RRSIG,
+                                                              dns.rdatatype.NSEC, 65534)}
+        assert any(key[1] == dns.rdatatype.DNSKEY for key in dnssec_before)
+        desired = parse_records([NS, {"name": "www", "type": "A", "ttl": 300, "values": ["192.0.2.1"]}], zone)
+        result = sync_zone(server, ZoneRequest(zone, desired, prune=True, ignore=["legacy"]))
+        assert result["changes"]["deleted"] == [{"name": "doomed", "type": "A", "ttl": 300,
+                                                 "values": ["192.0.2.8"]}]
+        assert result["counts"] == {"added": 0, "changed": 0, "deleted": 1}
+        kept = {(each["name"], each["type"]) for each in result["protected"]}
+        assert kept == {("_acme-challenge", "TXT"), ("_acme-challenge.www", "TXT"), ("legacy", "A")}
+        _, after = server.axfr(zone)
+        origin = dns.name.from_text(zone)
+        assert (dns.name.from_text("doomed", origin), dns.rdatatype.A) not in after
+        for name in ("_acme-challenge", "_acme-challenge.www", "legacy"):
+            assert any(key[0] == dns.name.from_text(name, origin) for key in after), name
+        assert (origin, dns.rdatatype.DNSKEY) in after
+        assert (origin, dns.rdatatype.NSEC) in after
+        assert (origin, dns.rdatatype.RRSIG) in after
+
+
+def test_thresholds_refuse_and_force_passes(lab, tmp_path):
+    server = primary(lab)
+    hosts = "".join(f"h{index} A 192.0.2.{index + 1}\n" for index in range(20))
+    with fresh_zone(lab, "dnsz-safety", hosts) as zone:
+        serial = server.soa_serial(zone)
+        moved = [NS] + [{"name": f"h{index}", "type": "A", "ttl": 300,
+                         "values": [f"198.51.100.{index + 1}" if index < 10 else f"192.0.2.{index + 1}"]}
+                        for index in range(20)]
+        refused = task_results(run_playbook(tmp_path, [zone_task(lab, zone, moved)]))[0]
+        assert refused.get("failed") is True
+        assert "update 10 of 21 rrsets (48%" in refused["msg"]
+        assert "force: true" in refused["msg"]
+        assert server.soa_serial(zone) == serial
+
+        ns_moved = [{**NS, "values": ["ns1.elsewhere.test."]}]
+        with pytest.raises(UnsafeChangeError, match="apex NS set"):
+            sync_zone(server, ZoneRequest(zone, parse_records(ns_moved, zone)))
+        assert server.soa_serial(zone) == serial
+
+        forced = task_results(run_playbook(tmp_path, [zone_task(lab, zone, moved, force=True)]))[0]
+        assert forced["changed"] is True
+        assert forced["counts"]["changed"] == 10
+        assert relative_records(server, zone)[("h0", "A")] == (300, ["198.51.100.1"])
+
+        relaxed = [NS] + [{"name": f"h{index}", "type": "A", "ttl": 300, "values": ["203.0.113.1"]}
+                          for index in range(10)]
+        result = sync_zone(server, ZoneRequest(zone, parse_records(relaxed, zone),
+                                               policy=SafetyPolicy(max_update_fraction=0.6)))
+        assert result["counts"]["changed"] == 10
+
+
+def _concurrent_writer(lab, zone: str, name: str):
+    other = DnsServer("127.0.0.1", lab.port("ns1"), staff_key(lab))
+
+    def write(*_args) -> None:
+        other.send_updates(zone, [Change.add_values(name, "TXT", 60, ['"somebody else"'], zone)])
+
+    return write
+
+
+@pytest.mark.parametrize("window", ["after_read", "before_first_message"])
+def test_concurrent_change_before_the_update_is_detected_and_kept(lab, window):
+    server = primary(lab)
+    with fresh_zone(lab, "dnsz-race", "www A 192.0.2.1\n") as zone:
+        desired = parse_records([NS, {"name": "www", "type": "A", "ttl": 300, "values": ["192.0.2.2"]}], zone)
+        hooks = Hooks(**{window: _concurrent_writer(lab, zone, "intruder")})
+        with pytest.raises(ZoneChangedError) as caught:
+            sync_zone(server, ZoneRequest(zone, desired, prune=True), hooks=hooks)
+        assert caught.value.messages_applied == 0
+        assert "changed" in str(caught.value)
+        live = relative_records(server, zone)
+        assert live[("intruder", "TXT")] == (60, ['"somebody else"'])  # not pruned, not overwritten
+        assert live[("www", "A")] == (300, ["192.0.2.1"])  # nothing of ours was applied
+        rerun = sync_zone(server, ZoneRequest(zone, desired, prune=True))  # reads again and converges
+        assert rerun["counts"] == {"added": 0, "changed": 1, "deleted": 1}
+        assert ("intruder", "TXT") not in relative_records(server, zone)
+
+
+def test_concurrent_change_between_update_messages_is_detected(lab):
+    server = primary(lab)
+    with fresh_zone(lab, "dnsz-race-multi") as zone:
+        desired = parse_records([NS] + [{"name": f"host-{index:05d}", "type": "A", "values": ["192.0.2.1"]}
+                                        for index in range(6000)], zone)
+        hooks = Hooks(after_message=_concurrent_writer(lab, zone, "intruder"))
+        with pytest.raises(ZoneChangedError) as caught:
+            sync_zone(server, ZoneRequest(zone, desired), hooks=hooks)
+        assert caught.value.messages_applied == 1
+        assert "UPDATE message 2 of 3" in str(caught.value)
+        live = relative_records(server, zone)
+        assert live[("intruder", "TXT")] == (60, ['"somebody else"'])
+        assert 1000 < sum(1 for key in live if key[0].startswith("host-")) < 6000
+        rerun = sync_zone(server, ZoneRequest(zone, desired))
+        assert rerun["changed"] is True
+        assert sum(1 for key in relative_records(server, zone) if key[0].startswith("host-")) == 6000
+
+
+def test_multi_message_update_on_a_signed_zone_keeps_the_serial_chain(lab):
+    """BIND bumps the serial once per UPDATE on a dnssec-policy zone too: no false conflict."""
+    server = primary(lab)
+    with fresh_zone(lab, "dnsz-signed-bulk", signed=True) as zone:
+        desired = parse_records([NS] + [{"name": f"host-{index:05d}", "type": "A", "values": ["192.0.2.1"]}
+                                        for index in range(6000)], zone)
+        result = sync_zone(server, ZoneRequest(zone, desired))
+        assert result["messages_sent"] == 3
+        assert result["serial"] >= result["serial_before"] + 3
+        assert sync_zone(server, ZoneRequest(zone, desired))["changed"] is False
+
+
+def test_wrong_tsig_key_fails_clearly_and_never_shows_the_secret(lab, tmp_path):
+    wrong_secret = "c2VjcmV0LXRoYXQtaXMtd3Jvbmctc2VjcmV0LXRoYXQtaXM="
+    with fresh_zone(lab, "dnsz-tsig") as zone:
+        task = {"name": "zone", "psf.infra.dns_zone": {**server_vars(lab, secret=wrong_secret), "zone": zone,
+                                                        "records": [NS]}}
+        output = run_playbook(tmp_path, [task])
+        result = task_results(output)[0]
+        assert result.get("failed") is True
+        assert "BADSIG" in result["msg"]
+        assert "secret differs" in result["msg"]
+        assert wrong_secret not in output["stdout"] + output["stderr"]
+        unknown = DnsServer("127.0.0.1", lab.port("ns1"), TsigKey("nobody-key", "hmac-sha256", wrong_secret))
+        with pytest.raises(DnsError, match="does not know TSIG key 'nobody-key' \\(BADKEY\\)"):
+            sync_zone(unknown, ZoneRequest(zone, {}))
+        closed = DnsServer("127.0.0.1", 5699, staff_key(lab), timeout=2)
+        with pytest.raises(DnsError, match="connection refused"):
+            closed.axfr(zone)
+
+
+def test_zone_file_gives_the_same_zone_as_inline_records(lab, tmp_path):
+    server = primary(lab)
+    with fresh_zone(lab, "dnsz-inline") as inline_zone, fresh_zone(lab, "dnsz-file") as file_zone:
+        zone_file = tmp_path / "tenant.zone"
+        zone_file.write_text(f"""$ORIGIN {file_zone}
+$TTL 3600
+@ SOA ns1.infra.test. hostmaster.infra.test. 99 300 30 1209600 60
+@ 300 NS ns1.infra.test.
+@ 300 NS ns2.infra.test.
+@ 300 A 192.0.2.10
+@ MX 10 mail
+mail A 192.0.2.25
+www CNAME @
+@ TXT "v=spf1 mx -all" ; a comment
+@ CAA 0 issue "letsencrypt.org"
+v6 AAAA 2001:db8::1
+v6 AAAA 2001:db8::2
+""")
+        inline = [NS, {"name": "@", "type": "A", "ttl": 300, "values": ["192.0.2.10"]},
+                  {"name": "@", "type": "MX", "values": ["10 mail"]},
+                  {"name": "mail", "type": "A", "values": ["192.0.2.25"]},
+                  {"name": "www", "type": "CNAME", "values": ["@"]},
+                  {"name": "@", "type": "TXT", "values": ["v=spf1 mx -all"]},
+                  {"name": "@", "type": "CAA", "values": ['0 issue "letsencrypt.org"']},
+                  {"name": "v6", "type": "AAAA", "values": ["2001:db8::1", "2001:db8::2"]}]
+        tasks = [zone_task(lab, inline_zone, inline),
+                 {"name": "file", "psf.infra.dns_zone": {**server_vars(lab), "zone": file_zone,
+                                                         "zone_file": str(zone_file)}}]
+        results = task_results(run_playbook(tmp_path, tasks))
+        assert [result["changed"] for result in results] == [True, True]
+        assert results[0]["counts"] == results[1]["counts"]
+
+        def normalised(zone: str) -> dict:
+            return {key: (ttl, [value.replace(zone, "ORIGIN.") for value in values])
+                    for key, (ttl, values) in relative_records(server, zone).items()}
+
+        assert normalised(inline_zone) == normalised(file_zone)
+        assert task_results(run_playbook(tmp_path, tasks))[1]["changed"] is False
+
+
+def test_invalid_record_fails_before_anything_is_sent(lab, tmp_path):
+    server = primary(lab)
+    with fresh_zone(lab, "dnsz-invalid") as zone:
+        serial = server.soa_serial(zone)
+        bad = [NS, {"name": "www", "type": "A", "values": ["192.0.2.1"]},
+               {"name": "api", "type": "A", "values": ["192.0.2.300"]}]
+        task = zone_task(lab, zone, bad, tenant="packaging", source_file="inventories/lab/tenants/packaging.yml")
+        result = task_results(run_playbook(tmp_path, [task]))[0]
+        assert result.get("failed") is True
+        assert result["msg"].startswith("inventories/lab/tenants/packaging.yml: tenant 'packaging': "
+                                        "records[2].values[0]: '192.0.2.300' is not an IPv4 address")
+        assert server.soa_serial(zone) == serial
+
+
+def test_secondaries_report_the_new_serial(lab):
+    server = primary(lab)
+    with fresh_zone(lab, "dnsz-secondary") as zone:
+        desired = parse_records([NS, {"name": "www", "type": "A", "values": ["192.0.2.1"]}], zone)
+        result = sync_zone(server, ZoneRequest(zone, desired), secondaries=[Secondary("127.0.0.1",
+                                                                                       lab.port("ns2"))],
+                           wait_for_secondaries=30)
+        assert result["secondaries"][0]["in_sync"] is True, result["secondaries"]
+        assert result["secondaries"][0]["serial"] == result["serial"]

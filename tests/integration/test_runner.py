@@ -1,0 +1,116 @@
+"""The cron command: `psf-infra run` through the real ansible-runner and ansible-playbook."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PSF_INFRA = [sys.executable, "-m", "psf_infra_runner.cli"]
+SECRET = "c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWFr"  # what a TSIG secret looks like
+
+
+def psf_infra(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PSF_INFRA, *args], capture_output=True, text=True, cwd=cwd, check=False, timeout=300)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> dict[str, Path]:
+    """A playbook that handles a secret the way ours do (no_log), and one that fails."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(textwrap.dedent(f"""\
+        all:
+          hosts:
+            localhost:
+              ansible_connection: local
+              ansible_python_interpreter: "{sys.executable}"
+          vars:
+            tsig_secret: "{SECRET}"
+        """))
+    marker = tmp_path / "marker"
+    good = tmp_path / "good.yml"
+    good.write_text(textwrap.dedent(f"""\
+        - name: Uses a secret without showing it
+          hosts: localhost
+          gather_facts: false
+          tasks:
+            - name: Write a file that needs the secret
+              ansible.builtin.copy:
+                dest: "{marker}"
+                content: "{{{{ tsig_secret | hash('sha256') }}}}"
+                mode: "0600"
+              no_log: true
+        """))
+    bad = tmp_path / "bad.yml"
+    bad.write_text(textwrap.dedent("""\
+        - name: Fails
+          hosts: localhost
+          gather_facts: false
+          tasks:
+            - name: Refuse
+              ansible.builtin.fail:
+                msg: the reason a person can act on
+        """))
+    return {"inventory": inventory, "good": good, "bad": bad, "marker": marker, "artifacts": tmp_path / "runs"}
+
+
+def run(project: dict[str, Path], playbook: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return psf_infra("run", str(project[playbook]), "-i", str(project["inventory"]),
+                     "--artifacts", str(project["artifacts"]), *extra)
+
+
+def test_run_succeeds_and_second_run_changes_nothing(project):
+    first = run(project, "good", "--quiet")
+    assert first.returncode == 0, first.stderr
+    assert "changed=1" in first.stdout
+    second = run(project, "good", "--quiet")
+    assert second.returncode == 0, second.stderr
+    assert "changed=0" in second.stdout
+    report = json.loads((project["artifacts"] / "last-run.json").read_text())
+    assert report[0]["status"] == "successful"
+
+
+def test_cron_mode_is_silent_when_nothing_changed(project):
+    assert run(project, "good", "--cron").returncode == 0
+    quiet = run(project, "good", "--cron")
+    assert quiet.returncode == 0
+    assert quiet.stdout == ""
+
+
+def test_secrets_never_reach_the_artifacts(project):
+    assert run(project, "good").returncode == 0
+    assert run(project, "bad").returncode == 1
+    leaked = [p for p in project["artifacts"].rglob("*") if p.is_file() and SECRET in p.read_text(errors="replace")]
+    assert leaked == []
+    # the env/ files that would hold passwords and extra vars are not written at all
+    assert not list(project["artifacts"].rglob("env/extravars"))
+
+
+def test_failure_is_reported_with_exit_code_and_reason(project):
+    result = run(project, "bad", "--cron")
+    assert result.returncode == 1
+    assert "failed" in result.stdout
+    stdout_files = list(project["artifacts"].rglob("stdout"))
+    assert any("the reason a person can act on" in p.read_text() for p in stdout_files)
+
+
+def test_overlapping_run_skips_with_tempfail(project):
+    project["artifacts"].mkdir(parents=True)
+    with open(project["artifacts"] / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = run(project, "good")
+    assert result.returncode == 75
+    assert "another run holds" in result.stderr
+    assert not project["marker"].exists()
+
+
+def test_unknown_playbook_is_a_usage_error():
+    result = psf_infra("run", "no-such-playbook")
+    assert result.returncode == 2
+    assert "no playbook 'no-such-playbook'" in result.stderr
