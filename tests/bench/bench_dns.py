@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import dns.message
@@ -69,6 +68,26 @@ def ns1_port() -> int:
 
 # ---- (a) psf.infra.dns_zone through ansible-playbook --------------------------------------------
 
+def run_playbook(workdir: Path, playbook: list, variables: dict) -> tuple[list[dict], float]:
+    """ansible-playbook with the bench_timer callback: (per-task entries, wall time of the process)."""
+    (workdir / "playbook.yml").write_text(yaml.safe_dump(playbook, sort_keys=False))
+    (workdir / "vars.json").write_text(json.dumps(variables))
+    timer_file = workdir / "timer.jsonl"
+    timer_file.unlink(missing_ok=True)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), BENCH_TIMER_FILE=str(timer_file),
+               ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).resolve().parent / "callback_plugins"),
+               ANSIBLE_CALLBACKS_ENABLED="bench_timer")
+    started = time.perf_counter()
+    completed = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "playbook.yml",
+                                "-e", "@vars.json"], cwd=workdir, env=env, capture_output=True, text=True,
+                               check=False)
+    total = time.perf_counter() - started
+    entries = [json.loads(line) for line in timer_file.read_text().splitlines()] if timer_file.exists() else []
+    if completed.returncode != 0 or not entries or any(entry.get("failed") for entry in entries):
+        raise SystemExit(f"ansible-playbook failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
+    return entries, total
+
+
 def run_dns_zone(workdir: Path, zone: str, records: list[dict]) -> tuple[float, float, dict]:
     key = lab_key()
     task = {"name": "zone", "psf.infra.dns_zone": {
@@ -78,25 +97,9 @@ def run_dns_zone(workdir: Path, zone: str, records: list[dict]) -> tuple[float, 
     playbook = [{"name": "bench", "hosts": "localhost", "gather_facts": False,
                  "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
                  "tasks": [task]}]
-    (workdir / "playbook.yml").write_text(yaml.safe_dump(playbook, sort_keys=False))
-    (workdir / "vars.json").write_text(json.dumps({"bench_records": [NS_RECORD, *records],
-                                                   "bench_secret": key["secret"]}))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-               ANSIBLE_JSON_INDENT="0")
-    started = time.perf_counter()
-    completed = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "playbook.yml",
-                                "-e", "@vars.json"], cwd=workdir, env=env, capture_output=True, text=True,
-                               check=False)
-    total = time.perf_counter() - started
-    output = json.loads(completed.stdout)
-    task_output = output["plays"][0]["tasks"][0]
-    result = task_output["hosts"]["localhost"]
-    if completed.returncode != 0 or result.get("failed"):
-        raise SystemExit(f"dns_zone failed: {result.get('msg')}\n{completed.stderr}")
-    duration = task_output["task"]["duration"]
-    task_seconds = (datetime.fromisoformat(duration["end"].replace("Z", "+00:00"))
-                    - datetime.fromisoformat(duration["start"].replace("Z", "+00:00"))).total_seconds()
-    return task_seconds, total, result
+    entries, total = run_playbook(workdir, playbook, {"bench_records": [NS_RECORD, *records],
+                                                      "bench_secret": key["secret"]})
+    return entries[0]["seconds"], total, entries[0]
 
 
 # ---- (b) raw dnspython: the floor ---------------------------------------------------------------
@@ -188,22 +191,12 @@ def run_nsupdate(workdir: Path, zone: str, records: list[dict]) -> float:
         "server": "127.0.0.1", "port": ns1_port(), "key_name": key["name"], "key_secret": "{{ bench_secret }}",
         "key_algorithm": key["algorithm"], "zone": zone, "record": "{{ item.name }}", "type": "A",
         "ttl": "{{ item.ttl }}", "value": "{{ item['values'][0] }}", "protocol": "tcp"},
-        "loop": "{{ bench_records }}", "no_log": True}
+        "loop": "{{ bench_records }}", "loop_control": {"label": "{{ item.name }}"}}
     playbook = [{"name": "bench", "hosts": "localhost", "gather_facts": False,
                  "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
                  "tasks": [task]}]
-    (workdir / "nsupdate.yml").write_text(yaml.safe_dump(playbook, sort_keys=False))
-    (workdir / "nsupdate-vars.json").write_text(json.dumps({"bench_records": records,
-                                                            "bench_secret": key["secret"]}))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-    completed = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "nsupdate.yml", "-e",
-                                "@nsupdate-vars.json"], cwd=workdir, env=env, capture_output=True, text=True,
-                               check=False)
-    if completed.returncode != 0:
-        raise SystemExit(f"nsupdate loop failed:\n{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
-    duration = json.loads(completed.stdout)["plays"][0]["tasks"][0]["task"]["duration"]
-    return (datetime.fromisoformat(duration["end"].replace("Z", "+00:00"))
-            - datetime.fromisoformat(duration["start"].replace("Z", "+00:00"))).total_seconds()
+    entries, _ = run_playbook(workdir, playbook, {"bench_records": records, "bench_secret": key["secret"]})
+    return entries[0]["seconds"]
 
 
 # ---- the run ------------------------------------------------------------------------------------

@@ -57,15 +57,42 @@ def write_synthetic_inventory(directory: Path, tenants: int) -> None:
         (directory / "tenants" / f"{document['name']}.yml").write_text(yaml.safe_dump(document, sort_keys=False))
 
 
-def time_inventory(inventory: Path, runs: int) -> list[float]:
+PLAYBOOK = """
+- name: Read the whole registry on the control node
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Count the zones
+      ansible.builtin.debug:
+        msg: "{{ psf_tenants | psf.infra.tenant_zones | length }} zones"
+- name: Touch every tenant VM's variables (no connection)
+  hosts: tenant_vms
+  gather_facts: false
+  tasks:
+    - name: Show the VM's FQDN
+      ansible.builtin.debug:
+        msg: "{{ psf_vm.fqdn }}"
+"""
+
+
+def time_command(command: list[str], runs: int) -> list[float]:
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
     timings = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([str(BIN / "ansible-inventory"), "-i", str(inventory), "--list"], cwd=REPO, env=env,
-                       check=True, capture_output=True)
+        subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
         timings.append(time.perf_counter() - started)
     return timings
+
+
+def time_inventory(inventory: Path, runs: int, *arguments: str) -> list[float]:
+    return time_command([str(BIN / "ansible-inventory"), "-i", str(inventory), *arguments], runs)
+
+
+def time_playbook(inventory: Path, runs: int) -> list[float]:
+    playbook = inventory.parent / f"{inventory.name}-play.yml"  # not inside: it would be read as an inventory
+    playbook.write_text(PLAYBOOK)
+    return time_command([str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)], runs)
 
 
 def time_load_registry(inventory: Path) -> float:
@@ -89,14 +116,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     arguments = parser.parse_args()
 
-    report("ansible-inventory --list, lab registry (2 tenants)", time_inventory(REPO / "inventories/lab",
-                                                                                arguments.runs))
+    lab = REPO / "inventories/lab"
+    report("lab (2 tenants): ansible-inventory --list", time_inventory(lab, arguments.runs, "--list"))
+    report("lab (2 tenants): ansible-inventory --graph", time_inventory(lab, arguments.runs, "--graph"))
     with tempfile.TemporaryDirectory(prefix="bench-registry-") as temporary:
-        inventory = Path(temporary)
+        inventory = Path(temporary) / "inventory"
+        inventory.mkdir()
         write_synthetic_inventory(inventory, arguments.tenants)
-        report(f"ansible-inventory --list, {arguments.tenants} tenants / {2 * arguments.tenants} VMs",
-               time_inventory(inventory, arguments.runs))
-        print(f"load_registry() alone, {arguments.tenants} tenants: {time_load_registry(inventory):.2f} s")
+        label = f"{arguments.tenants} tenants / {2 * arguments.tenants} VMs"
+        # not `--list` without --export: it copies psf_tenants (group all) into every host's
+        # variables, so its output grows with tenants x VMs (see docs/tenants.md)
+        report(f"{label}: ansible-inventory --graph", time_inventory(inventory, arguments.runs, "--graph"))
+        report(f"{label}: ansible-inventory --list --export",
+               time_inventory(inventory, arguments.runs, "--list", "--export"))
+        report(f"{label}: ansible-playbook (debug on localhost + every VM)", time_playbook(inventory, arguments.runs))
+        print(f"{label}: load_registry() alone: {time_load_registry(inventory):.2f} s")
 
 
 if __name__ == "__main__":

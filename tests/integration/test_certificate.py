@@ -487,3 +487,39 @@ def test_with_the_cname_in_place_dns01_is_answered_in_our_zone(tenant, outside_z
     assert tenant.txt_left(target) == []
     assert provider.query(owner, "TXT") is None  # nothing was ever written at the tenant's provider
     assert openssl_verify(tenant.lab.acme["issuing_root"], Path(result["files"]["cert"]).parent).returncode == 0
+
+
+# ---- playbooks/certificates.yml -------------------------------------------------------------------
+
+
+def run_certificates_playbook(extra_vars: dict, workdir: Path) -> tuple[int, dict]:
+    variables = workdir / "vars.json"
+    variables.write_text(json.dumps(extra_vars))
+    playbook = str(REPO / "playbooks" / "certificates.yml")
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), playbook,
+                           "--tags", "renew", "-e", f"@{variables}"],
+                          capture_output=True, text=True, cwd=REPO, env={**os.environ, **PLAYBOOK_ENV}, timeout=600)
+    try:
+        return proc.returncode, json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"ansible-playbook did not print JSON (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+
+
+def test_the_daily_playbook_renews_the_registry_then_does_nothing(tenant):
+    """playbooks/certificates.yml over a registry (psf_tenants) naming the test zone, run twice."""
+    store = tenant.workdir / "store"
+    registry_view = {"acmetest": {
+        "name": "acmetest", "status": "active",
+        "services": {"certificates": [{"name": "web", "names": [tenant.zone, f"*.{tenant.zone}"],
+                                       "key_type": "ecdsa-p384"}],
+                     "vms": [], "apps": [], "zones": [], "domains": []}}}
+    extra = {"psf_tenants": registry_view, "psf_certificate_store": str(store)}
+    rc, output = run_certificates_playbook(extra, tenant.workdir)
+    assert rc == 0, json.dumps(output)[-3000:]
+    assert output["stats"]["localhost"]["changed"] >= 1
+    live = store / "acmetest" / "web"
+    assert openssl_verify(tenant.lab.acme["issuing_root"], live).returncode == 0
+    assert oct(os.stat(store / "account.key").st_mode & 0o777) == "0o600"
+    rc, output = run_certificates_playbook(extra, tenant.workdir)
+    assert rc == 0
+    assert output["stats"]["localhost"]["changed"] == 0

@@ -50,8 +50,12 @@ def test_check_mode_and_a_record_beside_a_cname(lab, tmp_path):
     with fresh_zone(lab, "dnsr-check", "alias CNAME www.other.test.\n") as zone:
         serial = server.soa_serial(zone)
         tasks = [record_task(lab, zone, name="new", type="AAAA", values=["2001:db8::1"]),
-                 {**record_task(lab, zone, name="alias", type="A", values=["192.0.2.1"]), "ignore_errors": True}]
-        checked, beside_cname = task_results(run_playbook(tmp_path, tasks, check=True, diff=True))
+                 {**record_task(lab, zone, name="alias", type="A", values=["192.0.2.1"]), "ignore_errors": True},
+                 {**record_task(lab, zone, name="@", type="CNAME", values=["www.other.test."]),
+                  "ignore_errors": True}]
+        checked, beside_cname, cname_beside = task_results(run_playbook(tmp_path, tasks, check=True, diff=True))
+        assert cname_beside["failed"] is True
+        assert "already has NS, SOA" in cname_beside["msg"]
         assert checked["changed"] is True
         assert checked["after"]["values"] == ["2001:db8::1"]
         assert "new 3600 AAAA 2001:db8::1" in checked["diff"][0]["after"] if isinstance(checked["diff"], list) \

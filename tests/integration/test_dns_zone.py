@@ -314,3 +314,17 @@ def test_secondaries_report_the_new_serial(lab):
                            wait_for_secondaries=30)
         assert result["secondaries"][0]["in_sync"] is True, result["secondaries"]
         assert result["secondaries"][0]["serial"] == result["serial"]
+
+
+def test_a_cname_and_an_address_replace_each_other_in_one_run(lab):
+    server = primary(lab)
+    with fresh_zone(lab, "dnsz-cname", "www CNAME elsewhere.other.test.\napi A 192.0.2.5\n") as zone:
+        swap = [NS, {"name": "www", "type": "A", "ttl": 300, "values": ["192.0.2.1"]},
+                {"name": "api", "type": "CNAME", "ttl": 300, "values": ["www"]}]
+        result = sync_zone(server, ZoneRequest(zone, parse_records(swap, zone), prune=True))
+        assert result["messages_sent"] == 1
+        live = relative_records(server, zone)
+        assert live[("www", "A")] == (300, ["192.0.2.1"])
+        assert live[("api", "CNAME")] == (300, [f"www.{zone}"])
+        assert ("www", "CNAME") not in live and ("api", "A") not in live
+        assert sync_zone(server, ZoneRequest(zone, parse_records(swap, zone), prune=True))["changed"] is False

@@ -330,7 +330,9 @@ def test_tenant_data_is_never_templated_and_the_filters_work_in_a_play(inventory
   tasks:
     - name: Show the TXT record as declared
       ansible.builtin.debug:
-        msg: "TXT={{ (psf_tenants.packaging.services.zones[0].records | selectattr('name', 'eq', 'jinja') | first)['values'][0] }}"
+        msg: "TXT={{ (records | selectattr('name', 'eq', 'jinja') | first)['values'][0] }}"
+      vars:
+        records: "{{ psf_tenants.packaging.services.zones[0].records }}"
     - name: Show the zones
       ansible.builtin.debug:
         msg: "ZONES={{ psf_tenants | psf.infra.tenant_zones | map(attribute='name') | join(',') }}"

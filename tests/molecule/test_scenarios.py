@@ -23,6 +23,11 @@ TEMPLATE_FILE = MOLECULE_DIR / "_template" / "molecule.yml"
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 OUTPUT_TAIL_LINES = 120
 SCENARIO_TIMEOUT_S = 1500
+# Several containers on one scenario-private internal network (docs/molecule.md, "Several hosts").
+NETWORK_PLAYBOOKS = {
+    "create": "../_template/create-network.yml",
+    "destroy": "../_template/destroy-network.yml",
+}
 
 SCENARIOS = sorted(
     path.parent.name for path in MOLECULE_DIR.glob("*/molecule.yml") if not path.parent.name.startswith("_")
@@ -100,6 +105,8 @@ def shared_settings_differences(template: dict[str, Any], scenario: dict[str, An
         if scenario.get(key) != template.get(key):
             differences.append(f"{key}: {scenario.get(key)!r} != template {template.get(key)!r}")
     template_platform = template["platforms"][0]
+    playbooks = scenario.get("provisioner", {}).get("playbooks", {})
+    uses_network_playbooks = all(playbooks.get(step) == path for step, path in NETWORK_PLAYBOOKS.items())
     for platform in scenario.get("platforms", []):
         if not str(platform.get("name", "")).startswith(f"psf-molecule-{name}"):
             differences.append(f"platform name {platform.get('name')!r} must start with psf-molecule-{name}")
@@ -107,8 +114,11 @@ def shared_settings_differences(template: dict[str, Any], scenario: dict[str, An
             if platform.get(key) != template_platform.get(key):
                 differences.append(f"platform {platform.get('name')}: {key} {platform.get(key)!r}")
         network = str(platform.get("network", ""))
-        if network != "none" and not network.startswith("container:psf-molecule-"):
-            differences.append(f"platform {platform.get('name')}: network {network!r} may reach outside")
+        if network != "none" and not (network.startswith(f"psf-molecule-{name}") and uses_network_playbooks):
+            differences.append(
+                f"platform {platform.get('name')}: network {network!r} may reach outside; use none, or"
+                f" psf-molecule-{name} created by {NETWORK_PLAYBOOKS['create']}"
+            )
     provisioner, template_provisioner = scenario.get("provisioner", {}), template["provisioner"]
     for key, value in template_provisioner["env"].items():
         if provisioner.get("env", {}).get(key) != value:

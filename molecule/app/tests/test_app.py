@@ -70,7 +70,7 @@ def test_service_runs_as_its_own_user(host):
     assert host.service(UNIT).is_running
     assert host.service(UNIT).is_enabled
     pid = main_pid(host)
-    assert host.check_output("ps -o user= -p %s", pid).strip() == "app-demo"
+    assert host.check_output("ps -o user= -p %s", str(pid)).strip() == "app-demo"
     user = host.user("app-demo")
     assert user.shell == "/usr/sbin/nologin"
     assert "app-demo" in curl(host, "/").stdout
@@ -99,3 +99,9 @@ def test_environment_file_is_root_only(host):
 def test_app_cannot_write_its_code(host):
     result = host.run("runuser -u app-demo -- touch /srv/apps/demo/app.py")
     assert result.rc != 0
+
+
+def test_firewall_opens_http_and_https(host):
+    rules = host.check_output("nft list chain inet psf_filter input")
+    assert "policy drop" in rules
+    assert "tcp dport { 80, 443 } accept" in rules

@@ -71,22 +71,22 @@ def https_targets(
 ) -> list[dict[str, Any]]:
     """file_sd groups for the HTTPS probe.
 
-    Sources, per host: every URL in psf_vm.monitoring.http_checks, and for every app in psf_apps
-    https://<first name><health_path>. `extra` adds {url, labels} entries. A URL seen twice is
-    probed once (the first source wins).
+    Sources, per host: for every app in psf_apps https://<first name><health_path>, then every
+    URL in psf_vm.monitoring.http_checks. `extra` adds {url, labels} entries. A URL seen twice
+    is probed once (the first source wins, so an app's URL keeps its `app` label).
     """
     seen: dict[str, dict[str, Any]] = {}
     for h in sorted(set(hosts)):
         host = hostvars.get(h, {})
         labels = host_labels(h, hostvars)
         vm = host.get("psf_vm") or {}
-        for url in (vm.get("monitoring") or {}).get("http_checks") or []:
-            seen.setdefault(str(url), {**labels, "instance": str(url)})
         for app in host.get("psf_apps") or []:
             names = app.get("names") or [vm.get("fqdn") or h]
             path = app.get("health_path") or "/"
             url = f"https://{names[0]}{path if path.startswith('/') else '/' + path}"
             seen.setdefault(url, {**labels, "instance": url, "app": str(app["name"])})
+        for url in (vm.get("monitoring") or {}).get("http_checks") or []:
+            seen.setdefault(str(url), {**labels, "instance": str(url)})
     for entry in extra:
         url = str(entry["url"])
         seen.setdefault(url, {"instance": url, **{k: str(v) for k, v in (entry.get("labels") or {}).items()}})
@@ -183,8 +183,7 @@ def dnssec_check_config(
     """The JSON configuration of files/psf-dnssec-expiry."""
     return {
         "servers": [
-            {"name": str(s["name"]), "address": str(s["address"]), "port": int(s.get("port") or 53)}
-            for s in servers
+            {"name": str(s["name"]), "address": str(s["address"]), "port": int(s.get("port") or 53)} for s in servers
         ],
         "zones": sorted({z.rstrip(".") for z in zones}),
         "timeout": float(str(timeout).removesuffix("s")),

@@ -33,7 +33,9 @@ options:
       - Base64 secret of the TSIG key (as in the BIND C(key) statement). Never logged or returned.
     type: str
   timeout:
-    description: Seconds to wait for each answer from a name server.
+    description:
+      - Seconds to wait for each answer from a name server.
+      - An UPDATE message of N changes may take N/500 times as long (a signed zone signs them first).
     type: float
     default: 10.0
   secondaries:

@@ -474,7 +474,7 @@ class _TenantChecker:
                 path = field_path(("services", "vms", index, key))
                 value = vm.get(key, {} if key == "monitoring" else None)
                 opted_out = (
-                    value is None or value is False or isinstance(value, str)
+                    value is None or value is False
                     or (isinstance(value, Mapping) and (value.get("enabled", True) is not True
                                                        or (key == "backup" and value.get("paths") == [])))
                 )
@@ -923,7 +923,11 @@ def registry_variables(registry: Registry) -> dict[str, Any]:
 # --------------------------------------------------------------------------- YAML loader
 
 
-class _TenantYamlLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it: about 10 times faster on a big registry
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _TenantYamlLoader(_SafeLoader):
     """SafeLoader that keeps dates as strings and refuses duplicate keys."""
 
 
@@ -933,7 +937,7 @@ _TenantYamlLoader.yaml_implicit_resolvers = {
 }
 
 
-def _construct_mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+def _construct_mapping_without_duplicates(loader: _SafeLoader, node: yaml.MappingNode) -> dict:
     loader.flatten_mapping(node)
     seen: set = set()
     for key_node, _value_node in node.value:

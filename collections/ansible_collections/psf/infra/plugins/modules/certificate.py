@@ -10,9 +10,9 @@ version_added: 0.1.0
 author:
   - PSF Infrastructure Working Group (@python)
 description:
-  - Does the whole ACME (RFC 8555) flow for a list of names, wildcards included, in one task
-    ACME account, order, challenges, finalization with a fresh CSR, download of the chain, and
-    cleanup of the challenge answers whatever the outcome.
+  - Does the whole ACME (RFC 8555) flow for a list of names, wildcards included, in one task (the
+    ACME account, the order, the challenges, finalization with a fresh CSR, download of the chain,
+    and cleanup of the challenge answers whatever the outcome).
   - C(dns-01) publishes the C(_acme-challenge) TXT records with one RFC 2136 UPDATE per zone (TSIG),
     waits until B(every) server in O(dns_servers) serves them, then answers the challenges.
   - The zone of each name is found through O(dns_resolver) (never the system resolver). When our
@@ -161,7 +161,9 @@ options:
         tenants whose DNS is hosted elsewhere, for example C(acme.infra.example.org).
     type: str
   timeout:
-    description: Seconds the whole task may take before it gives up with a clear message.
+    description:
+      - Seconds one certificate may take (DNS propagation, validation, issuance) before it gives up
+        with a message saying what it was waiting for. With O(certificates), each one has this limit.
     type: int
     default: 120
 attributes:
@@ -179,12 +181,14 @@ attributes:
 notes:
   - The ACME account key and the certificate keys are never returned or logged.
   - The TSIG secret and the account key content are C(no_log) options.
+  - The role C(certificate_deploy) installs the certificates on the tenant's VMs and reloads what uses
+    them; C(playbooks/certificates.yml) runs both daily.
 seealso:
-  - role: psf.infra.certificate_deploy
-    description: installs the certificate on the tenant's VMs and reloads what uses it.
   - name: RFC 8555 (ACME)
+    description: The protocol.
     link: https://www.rfc-editor.org/rfc/rfc8555
   - name: RFC 9773 (ACME Renewal Information)
+    description: How a CA suggests when to renew (used when its directory offers C(renewalInfo)).
     link: https://www.rfc-editor.org/rfc/rfc9773
 """
 
@@ -286,19 +290,14 @@ certificates:
 import concurrent.futures
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    from ansible_collections.psf.infra.plugins.module_utils.acme.runner import (
-        MODULE_PARAMS_PER_CERTIFICATE,
-        build_environment,
-        job_from_params,
-        run_job,
-    )
-    from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
-
-    IMPORT_ERROR = None
-except ImportError as error:  # acme, josepy, cryptography or dnspython missing on the controller
-    IMPORT_ERROR = error
+from ansible_collections.psf.infra.plugins.module_utils.acme.deps import IMPORT_ERROR
+from ansible_collections.psf.infra.plugins.module_utils.acme.runner import (
+    MODULE_PARAMS_PER_CERTIFICATE,
+    build_environment,
+    job_from_params,
+    run_job,
+)
+from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
 
 ARGUMENT_SPEC = {
     "names": {"type": "list", "elements": "str"},
@@ -335,7 +334,7 @@ def run_batch(module: AnsibleModule) -> None:
     params = module.params
     environment = build_environment(params, check_mode=module.check_mode)
     entries = params["certificates"]
-    results: list[dict] = [{} for _ in entries]
+    results: list[dict] = [{} for _entry in entries]
 
     def one(index: int) -> None:
         entry = entries[index]
@@ -378,6 +377,7 @@ def main() -> None:
     try:
         if module.params["certificates"] is not None:
             run_batch(module)
+            return
         environment = build_environment(module.params, check_mode=module.check_mode)
         job = job_from_params(module.params, field="")
         result = run_job(job, environment, check_mode=module.check_mode, cloned=False)

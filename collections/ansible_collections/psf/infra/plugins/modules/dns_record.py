@@ -12,10 +12,14 @@ description:
   - Makes one rrset present (O(mode=replace) sets exactly O(values); O(mode=append) adds O(values) and
     keeps the others) or absent (all of it, or only O(values)).
   - Reads the rrset and the SOA serial from the primary, then sends one UPDATE with an SOA-serial
-    prerequisite: a concurrent change of the zone makes the module fail instead of overwriting it.
+    prerequisite, so a concurrent change of the zone makes the module fail instead of overwriting it.
   - Only the difference is sent (values to delete, values to add), so other values of the rrset that
     appear meanwhile are not lost.
-author: PSF Infrastructure Working Group
+author:
+  - PSF Infrastructure Working Group (@python)
+requirements:
+  - dnspython >= 2.6
+  - netaddr
 extends_documentation_fragment:
   - psf.infra.dns_server
   - psf.infra.dns_server.attributes
@@ -118,14 +122,23 @@ messages_sent:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.psf.infra.plugins.module_utils.dns.options import (
+    REQUIRED_LIBRARIES,
     SERVER_ARGUMENT_SPEC,
     SERVER_REQUIRED_TOGETHER,
-    failing_on_errors,
-    server_from_params,
 )
-from ansible_collections.psf.infra.plugins.module_utils.dns.zone import RecordRequest, sync_record
+
+try:
+    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
+        failing_on_errors,
+        server_from_params,
+    )
+    from ansible_collections.psf.infra.plugins.module_utils.dns.zone import RecordRequest, sync_record
+except ImportError as error:  # dnspython or netaddr missing where the module runs
+    IMPORT_ERROR: ImportError | None = error
+else:
+    IMPORT_ERROR = None
 
 ARGUMENT_SPEC = {
     **SERVER_ARGUMENT_SPEC,
@@ -147,6 +160,8 @@ def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_together=SERVER_REQUIRED_TOGETHER,
                            required_if=[["state", "present", ["values"]]])
+    if IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
     params = module.params
     with failing_on_errors(module):
         request = RecordRequest(params["zone"], params["name"], params["type"], params["values"],

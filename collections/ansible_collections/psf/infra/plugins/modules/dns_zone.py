@@ -19,11 +19,15 @@ description:
     CDNSKEY, BIND's TYPE65534 signing state) belong to the name server and are never declared or touched.
   - Records that are not declared are left alone unless O(prune=true). Even then DNSSEC records, the
     SOA, C(_acme-challenge) names and the names in O(ignore) are kept.
-  - Safety: updating or deleting more than O(max_update_percent) / O(max_delete_percent) of a zone of
+  - For safety, updating or deleting more than O(max_update_percent) / O(max_delete_percent) of a zone of
     O(safety_min_rrsets) rrsets or more, or changing the apex NS set, is refused unless O(force=true).
   - Every record is validated before anything is sent; errors name O(tenant), O(source_file), the
     record and the field.
-author: PSF Infrastructure Working Group
+author:
+  - PSF Infrastructure Working Group (@python)
+requirements:
+  - dnspython >= 2.6
+  - netaddr
 extends_documentation_fragment:
   - psf.infra.dns_server
   - psf.infra.dns_server.attributes
@@ -57,6 +61,7 @@ options:
         description: The record data, in zone-file syntax (C(10 mail.example.test.) for MX).
         type: list
         elements: str
+        required: true
   zone_file:
     description:
       - Path of a BIND zone file (on the host running the module) to take the records from. Its SOA and
@@ -203,23 +208,37 @@ secondaries:
   sample: [{server: 127.0.0.1, port: 5302, serial: 12, in_sync: true, error: null}]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.psf.infra.plugins.module_utils.dns.diff import SafetyPolicy
-from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.psf.infra.plugins.module_utils.dns.options import (
+    REQUIRED_LIBRARIES,
     SERVER_ARGUMENT_SPEC,
     SERVER_REQUIRED_TOGETHER,
-    failing_on_errors,
-    secondaries_from_params,
-    server_from_params,
 )
-from ansible_collections.psf.infra.plugins.module_utils.dns.zone import ZoneRequest, declared_rrsets, sync_zone
-from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
+
+try:
+    from ansible_collections.psf.infra.plugins.module_utils.dns.diff import SafetyPolicy
+    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
+        failing_on_errors,
+        secondaries_from_params,
+        server_from_params,
+    )
+    from ansible_collections.psf.infra.plugins.module_utils.dns.zone import ZoneRequest, declared_rrsets, sync_zone
+    from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
+except ImportError as error:  # dnspython or netaddr missing where the module runs
+    IMPORT_ERROR: ImportError | None = error
+else:
+    IMPORT_ERROR = None
 
 ARGUMENT_SPEC = {
     **SERVER_ARGUMENT_SPEC,
     "zone": {"type": "str", "required": True},
-    # elements are validated by module_utils (faster on 10,000 records, and errors name the tenant file)
-    "records": {"type": "list", "elements": "dict"},
+    # values are checked by module_utils (errors there name the tenant file, the record and the field)
+    "records": {"type": "list", "elements": "dict", "options": {
+        "name": {"type": "str", "required": True},
+        "type": {"type": "str", "required": True},
+        "ttl": {"type": "int"},
+        "values": {"type": "list", "elements": "str", "required": True},
+    }},
     "zone_file": {"type": "path"},
     "default_ttl": {"type": "int", "default": 3600},
     "prune": {"type": "bool", "default": False},
@@ -248,6 +267,8 @@ def main() -> None:
                            required_together=SERVER_REQUIRED_TOGETHER,
                            mutually_exclusive=[["records", "zone_file"]],
                            required_one_of=[["records", "zone_file"]])
+    if IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
     params = module.params
     with failing_on_errors(module):
         zone_text = read_zone_file(params["zone_file"], params["tenant"]) if params["zone_file"] else None
@@ -264,6 +285,10 @@ def main() -> None:
                            wait_for_secondaries=params["wait_for_secondaries"])
     if module._diff and result["changed"]:
         result["diff"] = {"prepared": result["plan"]}
+    # Echoing thousands of records back costs more than the DNS work; say how many there were.
+    records = params["records"]
+    result["invocation"] = {"module_args": {**params, "records": f"<{len(records)} records>"} if records
+                            else params}
     module.exit_json(**result)
 
 

@@ -12,7 +12,11 @@ description:
   - Transfers the zone from the primary (one TSIG-signed AXFR) and returns its rrsets as data.
   - Asks the primary and every server in O(secondaries) for the zone's SOA serial, so a playbook can
     wait with C(until) until all of them serve a change (RV(in_sync)).
-author: PSF Infrastructure Working Group
+author:
+  - PSF Infrastructure Working Group (@python)
+requirements:
+  - dnspython >= 2.6
+  - netaddr
 extends_documentation_fragment:
   - psf.infra.dns_server
   - psf.infra.dns_server.info_attributes
@@ -93,15 +97,24 @@ signed:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.psf.infra.plugins.module_utils.dns.options import (
+    REQUIRED_LIBRARIES,
     SERVER_ARGUMENT_SPEC,
     SERVER_REQUIRED_TOGETHER,
-    failing_on_errors,
-    secondaries_from_params,
-    server_from_params,
 )
-from ansible_collections.psf.infra.plugins.module_utils.dns.zone import zone_info
+
+try:
+    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
+        failing_on_errors,
+        secondaries_from_params,
+        server_from_params,
+    )
+    from ansible_collections.psf.infra.plugins.module_utils.dns.zone import zone_info
+except ImportError as error:  # dnspython or netaddr missing where the module runs
+    IMPORT_ERROR: ImportError | None = error
+else:
+    IMPORT_ERROR = None
 
 ARGUMENT_SPEC = {
     **SERVER_ARGUMENT_SPEC,
@@ -114,6 +127,8 @@ ARGUMENT_SPEC = {
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_together=SERVER_REQUIRED_TOGETHER)
+    if IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
     params = module.params
     with failing_on_errors(module):
         result = zone_info(server_from_params(params), params["zone"], secondaries_from_params(params),

@@ -41,7 +41,9 @@ options:
     description: The domain of VM FQDNs (C(<vm>.<tenant>.<vm_domain>)).
     type: str
   environment:
-    description: The environment name returned in RV(summary.environment).
+    description:
+      - The environment name returned in RV(summary.environment).
+      - Defaults to the name of the directory holding the configuration file, or the registry directory.
     type: str
 attributes:
   check_mode:
@@ -155,6 +157,9 @@ def settings_from(params: dict) -> tuple[str, dict, str]:
         base = os.path.dirname(os.path.abspath(config_file))
         registry_dir = os.path.join(base, registry_dir or settings.get("registry_dir", "tenants"))
         settings.setdefault("environment", os.path.basename(base))
+    elif registry_dir:
+        # inventories/<env>/tenants -> <env>, as the inventory plugin names it
+        settings["environment"] = os.path.basename(os.path.dirname(os.path.abspath(registry_dir)))
     overrides = {key: params[key] for key in SETTINGS if params[key] is not None}
     settings = {key: settings[key] for key in SETTINGS if key in settings} | overrides
     return registry_dir, settings, source

@@ -195,7 +195,7 @@ class NoCa:
         self.opened += 1
         raise PsfInfraError("the CA is unreachable")
 
-    def for_thread(self):
+    def for_thread(self, **_options):
         return self.base()
 
 

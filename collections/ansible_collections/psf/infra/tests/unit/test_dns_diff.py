@@ -249,3 +249,35 @@ def test_changes_of_one_name_stay_in_one_message():
     for batch in client._batches(ORIGIN, changes):
         names = [change.name for change in batch]
         assert len(names) == 2 * len(set(names))
+
+
+# ---- dns_record's one change ------------------------------------------------------------------------
+
+def _record_change(live, values, **options):
+    from ansible_collections.psf.infra.plugins.module_utils.dns.zone import RecordRequest, plan_record
+
+    request = RecordRequest(ZONE, "www", "A", values, **options)
+    wanted = rrset("www", "A", values, ttl=options.get("ttl") if options.get("ttl") is not None else 3600) \
+        if values else None
+    key = rrset("www", "A", ["192.0.2.1"]).key
+    return plan_record(live, wanted, request, key, 3600)
+
+
+def test_record_replace_append_and_remove_values():
+    live = rrset("www", "A", ["192.0.2.1", "192.0.2.2"])
+    assert _record_change(live, ["192.0.2.1", "192.0.2.2"], ttl=300) is None
+    replaced = _record_change(live, ["192.0.2.3"])
+    assert replaced.new.values() == ["192.0.2.3"] and replaced.new.ttl == 300  # keeps the live TTL
+    appended = _record_change(live, ["192.0.2.3"], mode="append")
+    assert appended.new.values() == ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+    assert _record_change(live, ["192.0.2.2"], mode="append") is None
+    removed = _record_change(live, ["192.0.2.2", "192.0.2.9"], state="absent")
+    assert apply_changes({live.key: live}, [removed])[live.key].values() == ["192.0.2.1"]
+    assert _record_change(live, ["192.0.2.9"], state="absent") is None
+    assert _record_change(live, None, state="absent").new is None
+    assert _record_change(None, None, state="absent") is None
+
+
+def test_record_ttl_zero_is_a_ttl():
+    change = _record_change(None, ["192.0.2.1"], ttl=0)
+    assert change.new.ttl == 0

@@ -389,3 +389,10 @@ def test_the_shipped_registries_are_valid(environment: str, tenants: set[str]) -
     loaded = registry.load_registry(str(inventory / "tenants"), config)
 
     assert set(loaded.tenants) == tenants
+
+
+def test_a_backup_of_the_wrong_type_is_a_type_error_not_an_opt_out(config) -> None:
+    problems = problems_of(changed(services__vms__0__backup="yes"), config)
+
+    assert problems == ["/srv/tenants/packaging.yml: tenant 'packaging': services.vms[0].backup: "
+                        "expected a mapping, got a string ('yes')"]

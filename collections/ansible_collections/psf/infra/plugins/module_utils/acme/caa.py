@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dns.exception
-import dns.name
-import dns.rdatatype
-import dns.resolver
+try:
+    import dns.exception
+    import dns.name
+    import dns.rdatatype
+    import dns.resolver
+except ImportError:  # the module reports missing libraries (acme.deps), sanity imports without them
+    HAS_LIBRARIES = False
+else:
+    HAS_LIBRARIES = True
 from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
 
 

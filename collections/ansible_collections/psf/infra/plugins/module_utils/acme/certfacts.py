@@ -8,7 +8,13 @@ import datetime
 from dataclasses import dataclass
 
 from ansible_collections.psf.infra.plugins.module_utils.acme.keys import key_type_of
-from cryptography import x509
+
+try:
+    from cryptography import x509
+except ImportError:  # the module reports missing libraries (acme.deps), sanity imports without them
+    HAS_LIBRARIES = False
+else:
+    HAS_LIBRARIES = True
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from acme import challenges as acme_challenges
 from ansible_collections.psf.infra.plugins.module_utils.acme import files, keys
 from ansible_collections.psf.infra.plugins.module_utils.acme.certfacts import (
     CertificateFacts,
@@ -26,7 +26,14 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.dns01 import Publis
 from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import AcmeSession, Deadline
 from ansible_collections.psf.infra.plugins.module_utils.acme.renewal import RenewalDecision, decide_renewal
 from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
-from cryptography import x509
+
+try:
+    from acme import challenges as acme_challenges
+    from cryptography import x509
+except ImportError:  # the module reports missing libraries (acme.deps), sanity imports without them
+    HAS_LIBRARIES = False
+else:
+    HAS_LIBRARIES = True
 
 KEY_FILE = "privkey.pem"
 CERT_FILE = "cert.pem"
@@ -259,28 +266,34 @@ def _write_certificate(job: CertificateJob, private_key, fullchain: str) -> Cert
 
 
 class SessionSource:
-    """Opens the account session once, lazily (a no-op run never needs the CA), then clones it."""
+    """Opens the account session once, lazily (a no-op run never needs the CA), then clones it:
+    one clone per certificate in parallel runs, each with its own time limit of ``timeout`` seconds."""
 
-    def __init__(self, open_session) -> None:
+    def __init__(self, open_session, timeout: float = 120) -> None:
         self._open_session = open_session
+        self._timeout = timeout
         self._session: AcmeSession | None = None
         self._error: PsfInfraError | None = None
+        self._lock = threading.Lock()
 
     def base(self) -> AcmeSession:
-        if self._error is not None:
-            raise self._error
-        if self._session is None:
-            try:
-                self._session = self._open_session()
-            except PsfInfraError as error:
-                self._error = error
-                raise
-        return self._session
+        with self._lock:
+            if self._error is not None:
+                raise self._error
+            if self._session is None:
+                try:
+                    self._session = self._open_session()
+                except PsfInfraError as error:
+                    self._error = error
+                    raise
+            return self._session
 
-    def for_thread(self) -> AcmeSession:
+    def for_thread(self, *, account: bool = True) -> AcmeSession:
         base = self.base()
-        base.ensure_account()
-        return base.clone()
+        if account:
+            with self._lock:
+                base.ensure_account()
+        return base.clone(Deadline(self._timeout, base.deadline.what))
 
 
 def ensure_certificate(job: CertificateJob, sessions: SessionSource, dns: Dns01Publisher | None, *,
@@ -294,9 +307,9 @@ def ensure_certificate(job: CertificateJob, sessions: SessionSource, dns: Dns01P
     notes: list[str] = []
     if not decision.renew and use_ari and existing.cert_pem:
         try:
-            base = sessions.base()
-            if base.offers_renewal_info:
-                decision = decide(job, existing, now, base.renewal_info_time(existing.cert_pem))
+            reader = sessions.for_thread(account=False) if cloned else sessions.base()
+            if reader.offers_renewal_info:
+                decision = decide(job, existing, now, reader.renewal_info_time(existing.cert_pem))
             else:
                 notes.append("the CA offers no renewal information (ARI, RFC 9773): decided on dates alone")
         except PsfInfraError as error:

@@ -5,22 +5,28 @@
 from __future__ import annotations
 
 from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+except ImportError:  # the module reports missing libraries (acme.deps), sanity imports without them
+    HAS_LIBRARIES = False
+else:
+    HAS_LIBRARIES = True
 
 KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
 DEFAULT_KEY_TYPE = "ecdsa-p256"
 
-_CURVES = {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1}
+_CURVE_TYPES = {"ecdsa-p256": "SECP256R1", "ecdsa-p384": "SECP384R1"}
 _CURVE_NAMES = {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}
 
 
 def generate_key(key_type: str):
     """A new private key of ``key_type`` (one of KEY_TYPES)."""
-    if key_type in _CURVES:
-        return ec.generate_private_key(_CURVES[key_type]())
+    if key_type in _CURVE_TYPES:
+        return ec.generate_private_key(getattr(ec, _CURVE_TYPES[key_type])())
     if key_type.startswith("rsa-") and key_type in KEY_TYPES:
         return rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[4:]))
     raise PsfInfraError(f"unknown key type {key_type!r}; use one of {', '.join(KEY_TYPES)}")

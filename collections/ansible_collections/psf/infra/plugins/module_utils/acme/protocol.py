@@ -15,14 +15,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import josepy
-import requests
-from acme import challenges as acme_challenges
-from acme import client as acme_client
-from acme import errors as acme_errors
-from acme import messages
+try:
+    import josepy
+    import requests
+    from acme import challenges as acme_challenges
+    from acme import client as acme_client
+    from acme import errors as acme_errors
+    from acme import messages
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    _ClientNetwork = acme_client.ClientNetwork
+except ImportError:  # the module reports missing libraries (acme.deps), sanity imports without them
+    _ClientNetwork = object
 from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 USER_AGENT = "psf.infra-acme"
 BAD_NONCE_RETRIES = 10
@@ -58,7 +63,7 @@ def _retry_after_seconds(response: requests.Response | None, default: float) -> 
     return max(0.0, (when - datetime.datetime.now()).total_seconds())
 
 
-class RetryingNetwork(acme_client.ClientNetwork):
+class RetryingNetwork(_ClientNetwork):
     """A ClientNetwork that retries badNonce/rate limits and remembers the last response's headers."""
 
     def __init__(self, *args: Any, deadline: Deadline, **kwargs: Any) -> None:
@@ -140,10 +145,11 @@ class AcmeSession:
         if account_uri is not None:
             self.net.account = messages.RegistrationResource(uri=account_uri, body=messages.Registration())
 
-    def clone(self) -> AcmeSession:
-        """The same account over a new HTTP session (requests sessions are not shared across threads)."""
+    def clone(self, deadline: Deadline | None = None) -> AcmeSession:
+        """The same account over a new HTTP session (requests sessions are not shared across threads),
+        with its own time limit when ``deadline`` is given."""
         return AcmeSession(self.directory_url, self.account_key, ca_bundle=self.ca_bundle, email=self.email,
-                           deadline=self.deadline, request_timeout=self.request_timeout,
+                           deadline=deadline or self.deadline, request_timeout=self.request_timeout,
                            directory=self.directory, account_uri=self.account_uri)
 
     def _call(self, doing: str, function: Callable, *args: Any, **kwargs: Any) -> Any:

@@ -23,8 +23,14 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.issue import (
     read_existing,
 )
 from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import AcmeSession, Deadline
-from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer, TsigKey
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError
+
+try:
+    from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer, TsigKey
+except ImportError:  # the module reports missing libraries (acme.deps), sanity imports without them
+    HAS_LIBRARIES = False
+else:
+    HAS_LIBRARIES = True
 
 #: options that may differ per entry of ``certificates``
 MODULE_PARAMS_PER_CERTIFICATE = ("names", "dest", "key_type", "reuse_key", "renew_before_days", "force",
@@ -76,7 +82,7 @@ def build_dns(params: dict) -> Rfc2136Dns01 | None:
                        params["dns_tsig_key_secret"])
     else:
         raise InvalidInput("a TSIG key is needed to publish DNS-01 records", field="dns_tsig_key_file")
-    timeout = 5.0
+    timeout = 10.0  # a signed zone's UPDATE on a busy server can take seconds
     addresses = [server_address(server, f"dns_servers[{index}]") for index, server in enumerate(servers)]
     primary = DnsServer(*addresses[0], tsig=tsig, timeout=timeout)
     others = [DnsServer(*address, timeout=timeout) for address in addresses[1:]]
@@ -104,7 +110,8 @@ def build_environment(params: dict, *, check_mode: bool) -> Environment:
         def caa(names: list[str]) -> list[str]:
             return check_caa(lookup.resolver, names, identities)
 
-    return Environment(SessionSource(open_session), dns, params.get("acme_ari", True), caa)
+    sessions = SessionSource(open_session, timeout=params.get("timeout") or 120)
+    return Environment(sessions, dns, params.get("acme_ari", True), caa)
 
 
 def job_from_params(params: dict, *, field: str) -> CertificateJob:

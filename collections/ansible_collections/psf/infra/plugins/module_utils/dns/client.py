@@ -31,7 +31,8 @@ Usage (this is the API the modules, the ACME code and the tests build on)::
 
 Every failure is a :class:`DnsError` (a ``PsfInfraError``) whose message says what happened and what
 to check: REFUSED, NOTAUTH, BADKEY, BADSIG, BADTIME, timeouts and refused connections are each
-explained. :class:`ZoneChangedError` means the serial guard caught a concurrent change.
+explained. :class:`DnsTimeoutError` is "no answer within the timeout" (worth one retry for UDP
+queries); :class:`ZoneChangedError` means the serial guard caught a concurrent change.
 
 How ``send_updates`` works: changes are grouped by owner name (all changes of one name go in the same
 message, so e.g. replacing an A rrset by a CNAME is never half-applied) and packed into UPDATE
@@ -64,9 +65,7 @@ import dns.name
 import dns.query
 import dns.rcode
 import dns.rdata
-import dns.rdataclass
 import dns.rdatatype
-import dns.rrset
 import dns.tsig
 import dns.update
 import dns.xfr
@@ -77,19 +76,25 @@ from ansible_collections.psf.infra.plugins.module_utils.dns.model import (
     RRsetKey,
     to_name,
 )
+from ansible_collections.psf.infra.plugins.module_utils.dns.options import TSIG_ALGORITHMS
 from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
 
 #: An UPDATE is filled up to this many bytes of records (estimated); the rest of the 65,535 bytes
 #: holds the header, zone, SOA prerequisite and TSIG. A message that still renders too big is split.
 UPDATE_BUDGET_BYTES = 64_000
+#: An UPDATE message is given ``timeout`` seconds per this many changes to answer.
+RECORDS_PER_TIMEOUT = 500
 _RR_FIXED_BYTES = 10  # type, class, TTL, rdlength
 _COMPRESSION_POINTER_BYTES = 2
 
-TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5")
 
 
 class DnsError(PsfInfraError):
     """A DNS operation failed; the message says what to check."""
+
+
+class DnsTimeoutError(DnsError):
+    """No answer in time (a lost UDP datagram on a busy machine, or a server that is not there)."""
 
 
 class ZoneChangedError(DnsError):
@@ -236,6 +241,21 @@ class DnsServer:
             raise self._explain_exception(err, what) from None
         return self._answer_rrset(response, qname, rdtype, what)
 
+    def types_at(self, name: str | dns.name.Name) -> set[int]:
+        """The record types at ``name`` (an ANY query over TCP to this authoritative server)."""
+        qname = to_name(name, dns.name.root)
+        request = dns.message.make_query(qname, dns.rdatatype.ANY)
+        self._sign(request)
+        what = f"query {qname} ANY"
+        try:
+            response = dns.query.tcp(request, self.address, timeout=self.timeout, port=self.port)
+        except Exception as err:
+            raise self._explain_exception(err, what) from None
+        if response.rcode() == dns.rcode.NXDOMAIN:
+            return set()
+        self._answer_rrset(response, qname, dns.rdatatype.ANY, what)  # raises on errors / not authoritative
+        return {rrset.rdtype for rrset in response.answer if rrset.name == qname}
+
     # ---- writing -------------------------------------------------------------------------------
 
     def send_updates(self, zone: str | dns.name.Name, changes: Iterable[Change],
@@ -288,7 +308,9 @@ class DnsServer:
                     half = len(batch) // 2
                     pending[:0] = [batch[:half], batch[half:]]
                     continue
-                response = self._exchange(connection, message, wire, f"update of {origin}")
+                # a signed zone signs every changed rrset before answering: big messages take longer
+                patience = self.timeout * max(1.0, len(batch) / RECORDS_PER_TIMEOUT)
+                response = self._exchange(connection, message, wire, f"update of {origin}", patience)
                 rcode = response.rcode()
                 if rcode == dns.rcode.NXRRSET and soa_rdata is not None:
                     current = self._serial_or_none(connection, origin)
@@ -327,11 +349,12 @@ class DnsServer:
             sock = socket.create_connection((self.address, self.port), timeout=self.timeout)
         except Exception as err:
             raise self._explain_exception(err, what) from None
+        sock.setblocking(False)  # dnspython waits with its own per-message deadlines
         return _Connection(sock)
 
     def _exchange(self, connection: _Connection, message: dns.message.Message, wire: bytes,
-                  what: str) -> dns.message.Message:
-        expiration = time.time() + self.timeout
+                  what: str, timeout: float | None = None) -> dns.message.Message:
+        expiration = time.time() + (timeout or self.timeout)
         try:
             dns.query.send_tcp(connection.sock, wire, expiration)
             response, _ = dns.query.receive_tcp(connection.sock, expiration, keyring=message.keyring,
@@ -412,8 +435,9 @@ class DnsServer:
         elif isinstance(err, dns.message.UnknownTSIGKey):
             text = f"the answer is signed with a key we do not have (expected '{key_name}')"
         elif isinstance(err, dns.exception.Timeout | socket.timeout | TimeoutError):
-            text = (f"no answer within {self.timeout:g} s: is the server running and reachable, is the "
-                    "port right?")
+            return DnsTimeoutError(f"{self.where}: {what}: no answer within {self.timeout:g} s (timeout "
+                                   "option): is the server running and reachable, is the port right? A big "
+                                   "UPDATE of a signed zone may need a longer timeout")
         elif isinstance(err, ConnectionRefusedError):
             text = "connection refused: no name server listens there (is named running, is the port right?)"
         elif isinstance(err, EOFError | ConnectionResetError):

@@ -24,12 +24,14 @@ from ansible_collections.psf.infra.plugins.module_utils.dns.model import (
     Change,
     RRset,
     RRsetKey,
+    name_sort_key,
     relative_text,
 )
 from ansible_collections.psf.infra.plugins.module_utils.dns.validate import Where, check_integrity, check_rrsets
 from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
 
 ACME_CHALLENGE_LABEL = b"_acme-challenge"
+_ACTION_ORDER = {DELETE: 0, CHANGE: 1, ADD: 2}
 
 
 class UnsafeChangeError(PsfInfraError):
@@ -104,8 +106,10 @@ def plan_zone(live: Mapping[RRsetKey, RRset], desired: Mapping[RRsetKey, RRset],
                 changes.append(Change(old, None))
             elif manageable(key):
                 protected.append((key, reason))
-    changes.sort(key=lambda change: (change.name, change.rdtype))
-    protected.sort()
+    # At one name, deletions go first: BIND silently ignores data added beside a CNAME that is still
+    # there (and a CNAME added beside data), so replacing one by the other must remove before adding.
+    changes.sort(key=lambda change: (name_sort_key(change.name), _ACTION_ORDER[change.action], change.rdtype))
+    protected.sort(key=lambda item: (name_sort_key(item[0][0]), item[0][1]))
     existing = sum(1 for key in live if manageable(key))
     return Plan(origin, changes, existing, protected)
 
@@ -117,6 +121,9 @@ def apply_changes(live: Mapping[RRsetKey, RRset], changes: Iterable[Change]) -> 
     for change in changes:
         key, old, new = change.key, change.old, change.new
         current = result.get(key)
+        if new is not None and new.digests and (current is old or (current is None and not (old and old.digests))):
+            result[key] = new  # the plan's own changes: the outcome is exactly ``new``
+            continue
         kept = dict(current.by_digest) if current is not None else {}
         if new is None:
             kept = {}  # the whole rrset is deleted
@@ -128,7 +135,7 @@ def apply_changes(live: Mapping[RRsetKey, RRset], changes: Iterable[Change]) -> 
             kept.update(new.by_digest)
         if kept:
             ttl = new.ttl if new is not None and new.digests else current.ttl  # type: ignore[union-attr]
-            result[key] = RRset(key[0], key[1], ttl, kept.values())
+            result[key] = RRset.from_map(key[0], key[1], ttl, kept)
         else:
             result.pop(key, None)
     return result

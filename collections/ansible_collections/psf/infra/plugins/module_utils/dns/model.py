@@ -9,6 +9,7 @@ record; ``2001:db8::1`` and ``2001:DB8:0::1`` the same AAAA record), never spell
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -46,6 +47,11 @@ def to_name(name: str | dns.name.Name, origin: dns.name.Name | None = None) -> d
     return dns.name.from_text(name, origin)
 
 
+def name_sort_key(name: dns.name.Name) -> tuple[bytes, ...]:
+    """Sorts names parent first, like DNSSEC's canonical order, cheaply (no Name comparisons)."""
+    return tuple(label.lower() for label in reversed(name.labels))
+
+
 def relative_text(name: dns.name.Name, origin: dns.name.Name) -> str:
     """The name as a person writes it inside ``origin``: ``@``, ``www``, ``_acme-challenge.www``."""
     if name == origin:
@@ -55,28 +61,58 @@ def relative_text(name: dns.name.Name, origin: dns.name.Name) -> str:
     return name.to_text()
 
 
+_ADDRESS_FAMILIES = {dns.rdatatype.A: socket.AF_INET, dns.rdatatype.AAAA: socket.AF_INET6}
+
+
+def digest_of(rdata: dns.rdata.Rdata) -> bytes:
+    """The canonical wire form of the record data (for A/AAAA simply the packed address)."""
+    family = _ADDRESS_FAMILIES.get(rdata.rdtype)
+    if family is not None:
+        return socket.inet_pton(family, rdata.address)
+    return rdata.to_digestable()
+
+
 class RRset:
     """One rrset: owner name, type, TTL and a set of record data (order does not matter).
 
     Record data are compared by their canonical wire form (RFC 4034 section 6.2), computed once per
     record: ``digests`` is that set, so comparing two large zones costs a set comparison of bytes.
+    A record may be held as its canonical form only (``None`` in ``by_digest``, see
+    :meth:`from_map`); the dnspython ``Rdata`` is then made when somebody asks for it.
     """
 
     __slots__ = ("by_digest", "digests", "name", "rdtype", "ttl")
 
     def __init__(self, name: dns.name.Name, rdtype: int, ttl: int, rdatas: Iterable[dns.rdata.Rdata]):
         self.name = name
-        self.rdtype = dns.rdatatype.RdataType.make(rdtype)
+        self.rdtype = rdtype if isinstance(rdtype, dns.rdatatype.RdataType) else dns.rdatatype.RdataType.make(
+            rdtype)
         self.ttl = int(ttl)
-        self.by_digest: dict[bytes, dns.rdata.Rdata] = {rdata.to_digestable(): rdata for rdata in rdatas}
+        self.by_digest: dict[bytes, dns.rdata.Rdata | None] = {digest_of(rdata): rdata for rdata in rdatas}
         self.digests = frozenset(self.by_digest)
+
+    @classmethod
+    def from_map(cls, name: dns.name.Name, rdtype: int, ttl: int,
+                 by_digest: dict[bytes, dns.rdata.Rdata | None]) -> RRset:
+        """From ``{canonical wire form: Rdata or None}`` (None: made from the wire form when needed)."""
+        rrset = cls(name, rdtype, ttl, ())
+        rrset.by_digest = dict(by_digest)
+        rrset.digests = frozenset(rrset.by_digest)
+        return rrset
+
+    def _rdata(self, digest: bytes) -> dns.rdata.Rdata:
+        rdata = self.by_digest[digest]
+        if rdata is None:
+            rdata = dns.rdata.from_wire(dns.rdataclass.IN, self.rdtype, digest, 0, len(digest))
+            self.by_digest[digest] = rdata
+        return rdata
 
     @property
     def rdatas(self) -> tuple[dns.rdata.Rdata, ...]:
-        return tuple(self.by_digest.values())
+        return tuple(self._rdata(digest) for digest in self.by_digest)
 
     def rdatas_of(self, digests: Iterable[bytes]) -> list[dns.rdata.Rdata]:
-        return [self.by_digest[digest] for digest in digests]
+        return [self._rdata(digest) for digest in digests]
 
     @classmethod
     def from_text(cls, name: str | dns.name.Name, rdtype: str | int, ttl: int, values: Iterable[str],
@@ -102,7 +138,12 @@ class RRset:
 
     def values(self) -> list[str]:
         """Record data as sorted presentation text (names absolute)."""
+        if self.rdtype == dns.rdatatype.A:
+            return sorted(socket.inet_ntop(socket.AF_INET, digest) for digest in self.by_digest)
         return sorted(rdata.to_text() for rdata in self.rdatas)
+
+    def sort_key(self) -> tuple:
+        return name_sort_key(self.name), self.rdtype
 
     def with_rdatas(self, rdatas: Iterable[dns.rdata.Rdata], ttl: int | None = None) -> RRset:
         return RRset(self.name, self.rdtype, self.ttl if ttl is None else ttl, rdatas)

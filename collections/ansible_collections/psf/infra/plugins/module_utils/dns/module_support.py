@@ -1,6 +1,7 @@
 # Copyright: PSF Infrastructure Working Group
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
-"""What the DNS modules share: the connection options and the one place errors become fail_json.
+"""What the DNS modules share: building the servers from the options, and the one place errors become
+fail_json.
 
 No Ansible import: the module object is only used through ``fail_json``.
 """
@@ -12,23 +13,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import netaddr
-from ansible_collections.psf.infra.plugins.module_utils.dns.client import TSIG_ALGORITHMS, DnsServer, TsigKey
+from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer, TsigKey
 from ansible_collections.psf.infra.plugins.module_utils.dns.zone import Secondary
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError
-
-#: The argument spec of the ``psf.infra.dns_server`` doc fragment.
-SERVER_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
-    "server": {"type": "str", "required": True},
-    "port": {"type": "int", "default": 53},
-    "tsig_key_name": {"type": "str"},
-    "tsig_key_algorithm": {"type": "str", "default": "hmac-sha256", "choices": list(TSIG_ALGORITHMS)},
-    "tsig_key_secret": {"type": "str", "no_log": True},
-    "timeout": {"type": "float", "default": 10.0},
-    "secondaries": {"type": "list", "elements": "dict", "default": [],
-                    "options": {"server": {"type": "str", "required": True},
-                                "port": {"type": "int", "default": 53}}},
-}
-SERVER_REQUIRED_TOGETHER = [["tsig_key_name", "tsig_key_secret"]]
 
 
 def _address(value: str, field: str) -> str:

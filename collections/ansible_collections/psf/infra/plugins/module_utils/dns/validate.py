@@ -10,6 +10,7 @@ an IPv4 address (www A)``.
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -66,10 +67,10 @@ def parse_owner(name: Any, origin: dns.name.Name, where: Where, field: str) -> d
     if not isinstance(name, str) or not name.strip():
         raise where.error(f"the name must be a non-empty string, got {name!r}", field)
     text = name.strip()
-    if text in ("@", origin.to_text(), origin.to_text(omit_final_dot=True) + "."):
+    if text == "@":
         return origin
-    labels_text = text[:-1] if text.endswith(".") else text
-    labels = labels_text.split(".")
+    absolute = text.endswith(".")
+    labels = (text[:-1] if absolute else text).split(".")
     for index, label in enumerate(labels):
         if label == "*" and index == 0:
             continue
@@ -77,7 +78,9 @@ def parse_owner(name: Any, origin: dns.name.Name, where: Where, field: str) -> d
             raise where.error(f"'{name}' is not a valid DNS name: label '{label}' (letters, digits, "
                               "'-', '_' and at most 63 characters; '*' only as the first label)", field)
     try:
-        owner = dns.name.from_text(text, origin)
+        if not absolute:  # the common case, built without parsing text again
+            return dns.name.Name(tuple(label.encode("ascii") for label in labels) + origin.labels)
+        owner = dns.name.from_text(text)
     except dns.exception.DNSException as err:
         raise where.error(f"'{name}' is not a valid DNS name: {err}", field) from None
     if not owner.is_subdomain(origin):
@@ -130,17 +133,26 @@ def txt_rdata(value: str, rdtype: int = TXT) -> dns.rdata.Rdata:
     return dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, rdtype, chunks)
 
 
+def parse_address(rdtype: int, value: Any, where: Where, field: str, what: str) -> bytes:
+    """An A/AAAA value, checked with netaddr, as its wire form (which is also its canonical form)."""
+    if rdtype == _A:
+        if not isinstance(value, str) or not netaddr.valid_ipv4(value, flags=netaddr.INET_PTON):
+            raise where.error(f"'{value}' is not an IPv4 address ({what})", field)
+        return socket.inet_pton(socket.AF_INET, value)
+    if not isinstance(value, str) or ":" not in value or not netaddr.valid_ipv6(value):
+        raise where.error(f"'{value}' is not an IPv6 address ({what})", field)
+    return socket.inet_pton(socket.AF_INET6, value)
+
+
 def parse_value(rdtype: int, value: Any, origin: dns.name.Name, where: Where, field: str,
                 what: str) -> dns.rdata.Rdata:
-    if isinstance(value, int) and not isinstance(value, bool) and rdtype not in (_A, _AAAA):
+    if rdtype in (_A, _AAAA):
+        wire = parse_address(rdtype, value, where, field, what)
+        return dns.rdata.from_wire(dns.rdataclass.IN, rdtype, wire, 0, len(wire))
+    if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         raise where.error(f"a value must be a string, got {value!r} ({what})", field)
-    if rdtype == _A:
-        if not netaddr.valid_ipv4(value, flags=netaddr.INET_PTON):
-            raise where.error(f"'{value}' is not an IPv4 address ({what})", field)
-    elif rdtype == _AAAA and (":" not in value or not netaddr.valid_ipv6(value)):
-        raise where.error(f"'{value}' is not an IPv6 address ({what})", field)
     try:
         if rdtype in (TXT, _SPF):
             return txt_rdata(value, rdtype)
@@ -170,19 +182,24 @@ def parse_records(records: Iterable[Mapping[str, Any]], zone: str | dns.name.Nam
                               "name, type, ttl and values", at)
         owner = parse_owner(record.get("name"), origin, where, f"{at}.name")
         rdtype = parse_type(record.get("type"), where, f"{at}.type")
-        what = f"{relative_text(owner, origin)} {dns.rdatatype.to_text(rdtype)}"
-        ttl = parse_ttl(record.get("ttl", default_ttl), where, f"{at}.ttl")
+        what = f"{record['name']} {record['type']}"
+        ttl = parse_ttl(default_ttl if record.get("ttl") is None else record["ttl"], where, f"{at}.ttl")
         if "values" in record and "value" in record:
             raise where.error(f"give either value or values, not both ({what})", at)
-        values = record.get("values", [record["value"]] if "value" in record else None)
+        values = record["value"] if record.get("values") is None and "value" in record else record.get("values")
         if isinstance(values, str | int) and not isinstance(values, bool):
             values = [values]
         if not isinstance(values, list | tuple) or not values:
             raise where.error(f"values must be a non-empty list ({what})", f"{at}.values")
-        rdatas = [parse_value(rdtype, value, origin, where, f"{at}.values[{position}]", what)
-                  for position, value in enumerate(values)]
-        rrset = RRset(owner, rdtype, ttl, rdatas)
-        if len(rrset.digests) != len(rdatas):
+        if rdtype in (_A, _AAAA):  # most of a big zone: no dnspython object until one is needed
+            rrset = RRset.from_map(owner, rdtype, ttl, {
+                parse_address(rdtype, value, where, f"{at}.values[{position}]", what): None
+                for position, value in enumerate(values)})
+        else:
+            rrset = RRset(owner, rdtype, ttl, [parse_value(rdtype, value, origin, where,
+                                                           f"{at}.values[{position}]", what)
+                                               for position, value in enumerate(values)])
+        if len(rrset.digests) != len(values):
             raise where.error(f"the same value is listed twice ({what})", f"{at}.values")
         if rrset.key in declared:
             raise where.error(f"{what} is declared twice: here and in {declared_at[rrset.key]}; put all "
@@ -227,9 +244,13 @@ def check_rrsets(rrsets: Mapping[RRsetKey, RRset], origin: dns.name.Name, where:
                  declared_at: Mapping[RRsetKey, str] | None = None) -> None:
     """Rules across rrsets: a CNAME is alone at its name, one target, never at the apex."""
     declared_at = declared_at or {}
+    cname_owners = {name for name, rdtype in rrsets if rdtype == CNAME}
+    if not cname_owners:
+        return
     types_at: dict[dns.name.Name, list[int]] = {}
     for name, rdtype in rrsets:
-        types_at.setdefault(name, []).append(rdtype)
+        if name in cname_owners:
+            types_at.setdefault(name, []).append(rdtype)
     for (name, rdtype), rrset in rrsets.items():
         if rdtype != CNAME:
             continue

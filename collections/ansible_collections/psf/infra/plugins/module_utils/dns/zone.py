@@ -144,8 +144,8 @@ def zone_info(primary: DnsServer, zone: str, secondaries: Iterable[Secondary] = 
     result: dict[str, Any] = {"changed": False, "zone": origin.to_text()}
     if include_records:
         serial, live = primary.axfr(origin)
-        result["records"] = [rrset.as_dict(origin) for key, rrset in sorted(live.items())
-                             if include_dnssec or (key[1] not in SERVER_MANAGED_TYPES and key[1] != SOA)]
+        result["records"] = [rrset.as_dict(origin) for rrset in sorted(live.values(), key=RRset.sort_key)
+                             if include_dnssec or (rrset.rdtype not in SERVER_MANAGED_TYPES and rrset.rdtype != SOA)]
         result["signed"] = (origin, dns.rdatatype.DNSKEY) in live
         result["soa"] = live[(origin, SOA)].values()[0]
         result["nameservers"] = live[(origin, NS)].values() if (origin, NS) in live else []
@@ -191,10 +191,9 @@ def plan_record(live: RRset | None, wanted: RRset | None, request: RecordRequest
     assert wanted is not None
     ttl = request.ttl if request.ttl is not None else (live.ttl if live is not None else default_ttl)
     if request.mode == "append" and live is not None:
-        merged = {**live.by_digest, **wanted.by_digest}
-        new = RRset(key[0], key[1], ttl, merged.values())
+        new = RRset.from_map(key[0], key[1], ttl, {**live.by_digest, **wanted.by_digest})
     else:
-        new = RRset(key[0], key[1], ttl, wanted.rdatas)
+        new = RRset.from_map(key[0], key[1], ttl, wanted.by_digest)
     if live is not None and live.ttl == new.ttl and live.digests == new.digests:
         return None
     return Change(live, new)
@@ -212,7 +211,7 @@ def sync_record(server: DnsServer, request: RecordRequest, *, check_mode: bool =
         parse_ttl(request.ttl, where, "ttl")
     wanted = None
     if request.values:
-        wanted = RRset(owner, rdtype, request.ttl or default_ttl,
+        wanted = RRset(owner, rdtype, default_ttl if request.ttl is None else request.ttl,
                        [parse_value(rdtype, value, origin, where, f"values[{index}]", what)
                         for index, value in enumerate(request.values)])
     elif request.state == "present":
@@ -224,9 +223,14 @@ def sync_record(server: DnsServer, request: RecordRequest, *, check_mode: bool =
     if live is not None and live.name != owner:
         live = None
     change = plan_record(live, wanted, request, (owner, rdtype), default_ttl)
-    if change is not None and change.new is not None and change.new.digests and rdtype != dns.rdatatype.CNAME:
-        cname = server.query(owner, dns.rdatatype.CNAME)
-        if cname is not None:
+    if change is not None and change.new is not None and change.new.digests:
+        # BIND silently ignores data added beside a CNAME, and a CNAME added beside data: say so instead
+        others = {t for t in server.types_at(owner) if t not in SERVER_MANAGED_TYPES and t != rdtype}
+        if rdtype == dns.rdatatype.CNAME and others:
+            listed = ", ".join(sorted(dns.rdatatype.to_text(t) for t in others))
+            raise where.error(f"{what}: {relative_text(owner, origin)} already has {listed}; a CNAME must be "
+                              "the only record at its name", "name")
+        if dns.rdatatype.CNAME in others:
             raise where.error(f"{what}: {relative_text(owner, origin)} has a CNAME; a CNAME must be the "
                               "only record at its name", "name")
     result: dict[str, Any] = {

@@ -1,2 +1,0 @@
-def test_sshd(host):
-    assert host.service("ssh").is_running
