@@ -1,8 +1,8 @@
 # psf.infra: the front door. Every target installs what it needs, once.
 #   make demo   - bring the lab up and run playbooks/site.yml against inventories/lab
 #   make test   - lint, sanity, unit, integration (lab), Molecule; ends with pytest's summary
-# Other targets: lint, sanity, unit, integration, molecule, bench, lab-up, lab-down, lab-status,
-# image, deps, build, clean.
+# Other targets: lint, sanity, unit, integration, e2e, molecule, bench, lab-up, lab-down, lab-status,
+# lab-vms-down, image, deps, build, clean.
 
 SHELL        := /bin/bash
 .SHELLFLAGS  := -eu -o pipefail -c
@@ -22,8 +22,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Podman settings measured on these machines (runc, cgroupfs, explicit ulimits): lab/podman-env.sh.
 export CONTAINERS_CONF := $(ROOT)/.cache/podman/containers.conf
 
-.PHONY: help demo test deps apt venv image lint sanity unit integration molecule bench \
-        lab-up lab-down lab-status build clean
+.PHONY: help demo test deps apt venv image lint sanity unit integration e2e molecule bench \
+        lab-up lab-down lab-status lab-vms-down build clean
 
 help:
 	@sed -n '2,6p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
@@ -55,7 +55,9 @@ image: deps
 
 ## ---- the two commands ---------------------------------------------------------------------
 
-demo: deps
+# The lab's machines (tenant VMs, backup and monitoring servers) are podman containers from the
+# image (playbooks/lab-vms.yml, run by site.yml); `make lab-vms-down` removes them.
+demo: deps image
 	$(PY) lab/labctl.py up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
 	$(PY) -m psf_infra_runner.summary --inventory inventories/lab
@@ -78,8 +80,12 @@ sanity: deps
 unit: deps
 	$(PY) -m pytest -p no:cacheprovider -m 'not lab and not molecule'
 
-integration: deps
+integration: deps image
 	$(PY) -m pytest -p no:cacheprovider -m lab
+
+# The whole site against the lab, twice (tests/e2e/test_site.py; also part of `integration`).
+e2e: deps image
+	$(PY) -m pytest -p no:cacheprovider -s tests/e2e
 
 molecule: image
 	$(PY) -m pytest -p no:cacheprovider -m molecule
@@ -98,6 +104,10 @@ lab-down: deps
 
 lab-status: deps
 	$(PY) lab/labctl.py status
+
+# The lab's machines are not part of labctl.py (`lab-down` leaves them): remove them here.
+lab-vms-down: deps
+	$(BIN)/ansible-playbook -i inventories/lab playbooks/lab-vms.yml -e lab_vms_state=absent
 
 build: deps
 	$(BIN)/ansible-galaxy collection build --force --output-path $(ROOT)/.cache/dist $(COLLECTION)

@@ -71,6 +71,47 @@ def certificate_line(path: Path) -> str:
         return f"unreadable ({err})"
 
 
+def certificate_store(cvars: dict[str, Any], root: Path) -> Path:
+    """Where playbooks/certificates.yml keeps certificates: psf_certificate_store, else the lab's."""
+    if cvars.get("psf_certificate_store"):
+        return Path(str(cvars["psf_certificate_store"]))
+    return Path(str(cvars.get("psf_lab_dir", root / ".lab"))) / "certificates"
+
+
+def podman(*args: str) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(["podman", *args], capture_output=True, text=True, check=False, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def last_backup(metrics: str) -> str:
+    """The time of the last successful backup from the client's backup.prom, or 'never'."""
+    for line in metrics.splitlines():
+        if line.startswith("psf_backup_last_success_timestamp_seconds "):
+            finished = dt.datetime.fromtimestamp(float(line.split()[1]), dt.UTC)
+            return f"last backup {finished:%Y-%m-%d %H:%M} UTC"
+    return "no backup yet"
+
+
+def vm_status(host: str, hostvars: dict[str, Any]) -> str:
+    """Lab machines are podman containers (playbooks/lab-vms.yml): is it running, when was its backup."""
+    variables = hostvars.get(host)
+    if variables is None:
+        return "not in inventory"
+    if variables.get("ansible_connection") != "containers.podman.podman":
+        return "in inventory"
+    container = str(variables.get("ansible_host", host))
+    state = podman("inspect", "--format", "{{.State.Status}}", container)
+    if state is None or state.returncode != 0:
+        return f"container {container} missing"
+    if state.stdout.strip() != "running":
+        return f"container {container} {state.stdout.strip()}"
+    metrics = podman("exec", container, "cat", "/var/lib/prometheus/node-exporter/backup.prom")
+    backup = last_backup(metrics.stdout) if metrics is not None and metrics.returncode == 0 else "no backup yet"
+    return f"container {container} running, {backup}"
+
+
 def name_servers(cvars: dict[str, Any]) -> list[tuple[str, str, int]]:
     servers = []
     primary = cvars.get("psf_dns_primary")
@@ -85,7 +126,7 @@ def render(inventory: dict[str, Any], root: Path) -> list[str]:
     cvars = controller_vars(inventory)
     tenants: dict[str, Any] = cvars.get("psf_tenants", {})
     servers = name_servers(cvars)
-    cert_dir = Path(str(cvars.get("psf_certificate_dir", root / ".lab" / "certificates")))
+    cert_dir = certificate_store(cvars, root)
     hostvars = inventory.get("_meta", {}).get("hostvars", {})
     lines = [f"psf.infra: {len(tenants)} tenants in {cvars.get('psf_registry_env', '?')}"]
     for name in sorted(tenants):
@@ -106,9 +147,9 @@ def render(inventory: dict[str, Any], root: Path) -> list[str]:
             lines.append(f"  certificate   {cert['name']}: {', '.join(cert['names'])}  {status}")
         for vm in services.get("vms", []):
             host = f"{vm['name']}.{name}"
-            known = "in inventory" if host in hostvars else "not in inventory"
             paths = " ".join(vm.get("backup", {}).get("paths", []))
-            lines.append(f"  vm            {host}  size {vm.get('size')}  backup: {paths}  ({known})")
+            status = vm_status(host, hostvars)
+            lines.append(f"  vm            {host}  size {vm.get('size')}  backup: {paths}  ({status})")
         for app in services.get("apps", []):
             lines.append(f"  app           {app['name']} on {app.get('vm')}")
     return lines

@@ -4,7 +4,8 @@ Run by ``make bench`` (the lab must be up; the Makefile brings it up). Not a tes
 All tools write to the same lab BIND (ns1) in one run, each into its own fresh unsigned zone:
 
 - ``dns_zone``: psf.infra.dns_zone as ONE Ansible task through ansible-playbook (the task's wall time
-  from the JSON callback, and the whole ansible-playbook process).
+  from tests/bench/callback_plugins/bench_timer.py, and the whole ansible-playbook process), records
+  passed as a variable; and the same task reading the records from a BIND zone file (``zone_file``).
 - ``raw``: dnspython by hand, the floor: UPDATE messages packed to ~64 KiB over one TCP connection,
   no read for create/change (it already knows the zone), one AXFR for the no-op (reading is the
   least any tool must do to know that nothing changed).
@@ -100,6 +101,25 @@ def run_dns_zone(workdir: Path, zone: str, records: list[dict]) -> tuple[float, 
     entries, total = run_playbook(workdir, playbook, {"bench_records": [NS_RECORD, *records],
                                                       "bench_secret": key["secret"]})
     return entries[0]["seconds"], total, entries[0]
+
+
+def run_dns_zone_file(workdir: Path, zone: str, records: list[dict]) -> float:
+    """The same task with the records in a BIND zone file the module reads itself: what the module
+    costs when the records do not travel through Ansible's templating and argument passing."""
+    key = lab_key()
+    lines = [f"$ORIGIN {zone}", "$TTL 300", "@ SOA ns1.infra.test. hostmaster.infra.test. 1 300 30 1209600 60",
+             *(f"@ 300 NS {value}" for value in NS_RECORD["values"]),
+             *(f"{record['name']} {record['ttl']} A {record['values'][0]}" for record in records)]
+    (workdir / "zone.db").write_text("\n".join(lines) + "\n")
+    task = {"name": "zone", "psf.infra.dns_zone": {
+        "server": "127.0.0.1", "port": ns1_port(), "tsig_key_name": key["name"],
+        "tsig_key_secret": "{{ bench_secret }}", "zone": zone, "zone_file": str(workdir / "zone.db"),
+        "force": True}}
+    playbook = [{"name": "bench", "hosts": "localhost", "gather_facts": False,
+                 "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                 "tasks": [task]}]
+    entries, _ = run_playbook(workdir, playbook, {"bench_secret": key["secret"]})
+    return entries[0]["seconds"]
 
 
 # ---- (b) raw dnspython: the floor ---------------------------------------------------------------
@@ -235,6 +255,7 @@ def main() -> None:
     parser.add_argument("--skip-nsupdate", action="store_true")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    started_load = os.getloadavg()
     octodns_sync = None if args.skip_octodns else ensure_octodns()
     zones = Zones()
     rows = []
@@ -252,9 +273,11 @@ def main() -> None:
             for size in sizes:
                 base, changed = zone_records(size), zone_records(size, changed=size // 100)
                 module_zone, raw_zone = zones.new(f"mod{size}"), zones.new(f"raw{size}")
+                file_zone = zones.new(f"file{size}")
                 octo_zone = zones.new(f"octo{size}") if octodns_sync else None
                 for scenario, records in (("create", base), ("change", changed), ("noop", changed)):
                     task, total, result = run_dns_zone(workdir, module_zone, records)
+                    file_task = run_dns_zone_file(workdir, file_zone, records)
                     if scenario == "create":
                         raw = raw_send(raw_zone, base, replace=False)
                     elif scenario == "change":
@@ -264,25 +287,32 @@ def main() -> None:
                     octo = run_octodns(octodns_sync, workdir, octo_zone, records) if octodns_sync else None
                     nsupdate = nsupdate_per_record.get(scenario)
                     rows.append({"size": size, "scenario": scenario, "task": task, "total": total, "raw": raw,
+                                 "file": file_task,
                                  "octodns": octo, "nsupdate": nsupdate * size if nsupdate else None,
                                  "messages": result["messages_sent"], "changed": result["changed"]})
-                    print(f"  {size:>6} {scenario:<7} task {task:6.2f}s  playbook {total:6.2f}s  raw {raw:6.2f}s"
+                    print(f"  {size:>6} {scenario:<7} task {task:6.2f}s  playbook {total:6.2f}s  zone_file task "
+                          f"{file_task:6.2f}s  raw {raw:6.2f}s"
                           f"  octoDNS {fmt(octo)}s  ({result['messages_sent']} UPDATE messages)", flush=True)
     finally:
         zones.remove_all()
     print()
-    header = (f"{'records':>7} | {'scenario':<8} | {'dns_zone task':>13} | {'playbook':>8} | {'raw floor':>9} | "
+    header = (f"{'records':>7} | {'scenario':<8} | {'dns_zone task':>13} | {'playbook':>8} | {'zone_file':>9} | "
+              f"{'raw floor':>9} | "
               f"{'octoDNS':>7} | {'nsupdate*':>9} | {'task/raw':>8} | {'octoDNS/task':>12} | {'msgs':>4}")
     print(header)
     print("-" * len(header))
     for row in rows:
         print(f"{row['size']:>7} | {row['scenario']:<8} | {fmt(row['task']):>13} | {fmt(row['total']):>8} | "
+              f"{fmt(row['file']):>9} | "
               f"{fmt(row['raw']):>9} | {fmt(row['octodns']):>7} | {fmt(row['nsupdate']):>9} | "
               f"{ratio(row['task'], row['raw']):>8} | {ratio(row['octodns'], row['task']):>12} | "
               f"{row['messages']:>4}")
-    print("\nseconds; dns_zone task = the one Ansible task (JSON callback), playbook = whole ansible-playbook;")
+    print("\nseconds; dns_zone task = the one Ansible task (task start to result, bench_timer callback),")
+    print("playbook = the whole ansible-playbook process; zone_file = the same task reading a BIND zone file")
+    print("(the records do not go through Ansible's templating and module arguments);")
     print("raw floor = dnspython by hand (create/change: UPDATEs only; no-op: one AXFR);")
     print(f"nsupdate* = community.general.nsupdate looping over {NSUPDATE_SAMPLE} records, scaled to the size.")
+    print(f"load average (1, 5, 15 min) at start {started_load}, at the end {os.getloadavg()} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -80,8 +80,8 @@ def server_vars(lab: Any, secret: str | None = None) -> dict[str, Any]:
 
 def run_playbook(tmp_path: Path, tasks: list[dict], *, check: bool = False, diff: bool = False,
                  extra_vars: dict | None = None) -> dict[str, Any]:
-    """Run the tasks on localhost with the real ansible-playbook; return the JSON callback's output
-    plus ``stdout`` (the text output is produced by a second callback-free field: the raw stdout)."""
+    """Run the tasks on localhost with the real ansible-playbook; return the JSON callback's output,
+    plus ``returncode``, ``stdout`` and ``stderr`` (to check that no secret was printed)."""
     playbook = [{"name": "dns test", "hosts": "localhost", "gather_facts": False,
                  "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
                  "tasks": tasks}]

@@ -19,7 +19,7 @@ import testinfra
 PRIMARY = "podman://psf-molecule-nameserver-primary"
 SECONDARY = "podman://psf-molecule-nameserver-secondary"
 # The same test-only master secret as molecule.yml (production keeps it in vault).
-MASTER_SECRET = "molecule-master-secret-0123456789abcdef"
+MASTER_SECRET = "molecule-master-secret-0123456789abcdef"  # noqa: S105 - test-only, public
 
 
 def zone_key(zone: str) -> str:

@@ -15,8 +15,9 @@ description:
     and cleanup of the challenge answers whatever the outcome).
   - C(dns-01) publishes the C(_acme-challenge) TXT records with one RFC 2136 UPDATE per zone (TSIG),
     waits until B(every) server in O(dns_servers) serves them, then answers the challenges.
-  - The zone of each name is found through O(dns_resolver) (never the system resolver). When our
-    primary does not serve it, the tenant's C(_acme-challenge.<name>) must be a CNAME to
+  - The zone of each name is the closest zone our primary serves (asked directly, no cache), confirmed
+    through O(dns_resolver) (never the system resolver) to be the zone the world sees. When our
+    primary does not serve the name, the tenant's C(_acme-challenge.<name>) must be a CNAME to
     C(<label>.<tenant>.<acme_zone>) (the acme-dns delegation pattern); when it is not, the task fails
     before ordering, naming the exact record to create (RV(delegation_records)).
   - C(http-01) writes the answer under O(webroot)C(/.well-known/acme-challenge/) and removes it after.

@@ -102,6 +102,13 @@ options:
         (C(0) only reports their serials).
     type: float
     default: 0
+  report_changes:
+    description:
+      - At most this many rrsets of each kind (added, changed, deleted) are listed in RV(changes); the
+        counts and the plan always cover all of them. Ansible handles a result of thousands of
+        entries slowly, and the plan text already lists them.
+    type: int
+    default: 1000
   tenant:
     description: Tenant the zone belongs to; used in error messages.
     type: str
@@ -187,6 +194,10 @@ changes:
       description: Deleted rrsets.
       type: list
       elements: dict
+changes_truncated:
+  description: True when RV(changes) lists only the first O(report_changes) rrsets of a kind.
+  returned: always
+  type: bool
 existing_rrsets:
   description: Rrsets in the live zone that can be managed (no SOA, no DNSSEC records).
   returned: always
@@ -248,6 +259,7 @@ ARGUMENT_SPEC = {
     "max_delete_percent": {"type": "float", "default": 30.0},
     "safety_min_rrsets": {"type": "int", "default": 10},
     "wait_for_secondaries": {"type": "float", "default": 0.0},
+    "report_changes": {"type": "int", "default": 1000},
     "tenant": {"type": "str"},
     "source_file": {"type": "str"},
 }
@@ -279,7 +291,7 @@ def main() -> None:
                               max_delete_fraction=params["max_delete_percent"] / 100,
                               min_existing=params["safety_min_rrsets"], force=params["force"])
         request = ZoneRequest(params["zone"], desired, params["prune"], params["ignore"], policy,
-                              params["tenant"], params["source_file"])
+                              params["tenant"], params["source_file"], params["report_changes"])
         result = sync_zone(server_from_params(params), request, check_mode=module.check_mode,
                            secondaries=secondaries_from_params(params),
                            wait_for_secondaries=params["wait_for_secondaries"])

@@ -281,3 +281,11 @@ def test_record_replace_append_and_remove_values():
 def test_record_ttl_zero_is_a_ttl():
     change = _record_change(None, ["192.0.2.1"], ttl=0)
     assert change.new.ttl == 0
+
+
+def test_reported_changes_are_limited_but_counts_and_plan_are_complete():
+    plan = plan_zone(zone(SOA), zone(*_hosts(5)), ORIGIN)
+    data = changes_as_data(plan, limit=2)
+    assert [entry["name"] for entry in data["added"]] == ["h0", "h1"]
+    assert plan.counts["added"] == 5
+    assert plan_text(plan).count("*   Create") == 5

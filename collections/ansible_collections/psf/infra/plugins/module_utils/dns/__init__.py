@@ -7,6 +7,11 @@
 - ``validate``: declarations / zone files -> rrsets, or :class:`InvalidInput` naming tenant, file, field.
 - ``diff``: pure planning (what to add, change, delete), protected records and safety thresholds.
 - ``plan_text``: the human-readable, octoDNS-like plan shown in diff mode.
+- ``zone``: what the three modules do (read, plan, check, apply, report), without Ansible.
+- ``options`` / ``module_support``: the shared connection options and the one place errors become
+  ``fail_json``.
+
+The design (atomicity, serial guard, safety, ownership) is explained in docs/dns.md.
 
 Nobody else in psf.infra writes DNS wire code: ACME, registrar and the modules all come through here.
 """

@@ -57,11 +57,15 @@ def plan_text(plan: Plan, server: str = "", *, show_protected: bool = True) -> s
     return "\n".join(lines) + "\n"
 
 
-def changes_as_data(plan: Plan) -> dict[str, list[dict]]:
-    """``{added: [...], changed: [{name, type, before, after}], deleted: [...]}`` for module returns."""
+def changes_as_data(plan: Plan, limit: int | None = None) -> dict[str, list[dict]]:
+    """``{added: [...], changed: [{name, type, before, after}], deleted: [...]}`` for module returns,
+    at most ``limit`` entries of each kind (the plan text and the counts always cover everything)."""
     origin = plan.origin
     data: dict[str, list[dict]] = {"added": [], "changed": [], "deleted": []}
+    kinds = {ADD: "added", CHANGE: "changed", DELETE: "deleted"}
     for change in plan.changes:
+        if limit is not None and len(data[kinds[change.action]]) >= limit:
+            continue
         if change.action == ADD:
             data["added"].append(change.new.as_dict(origin))  # type: ignore[union-attr]
         elif change.action == DELETE:

@@ -71,6 +71,7 @@ class ZoneRequest:
     policy: SafetyPolicy = field(default_factory=SafetyPolicy)
     tenant: str | None = None
     source_file: str | None = None
+    report_changes: int = 1000  # rrsets of each kind listed in the result's ``changes``
 
 
 def parse_ignore(names: Iterable[str], origin: dns.name.Name, where: Where) -> list[dns.name.Name]:
@@ -94,7 +95,8 @@ def sync_zone(server: DnsServer, request: ZoneRequest, *, check_mode: bool = Fal
         "serial_before": serial,
         "serial": serial,
         "messages_sent": 0,
-        "changes": changes_as_data(plan),
+        "changes": changes_as_data(plan, request.report_changes),
+        "changes_truncated": any(count > request.report_changes for count in plan.counts.values()),
         "counts": plan.counts,
         "existing_rrsets": plan.existing,
         "protected": [{"name": relative_text(key[0], origin), "type": dns.rdatatype.to_text(key[1]),

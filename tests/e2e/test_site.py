@@ -1,0 +1,262 @@
+"""End to end: playbooks/site.yml against inventories/lab, then the real outcomes.
+
+The first run converges the whole site (lab machines as podman containers, DNS, certificates, the
+VMs' baseline and access, backups, monitoring, apps); the checks then ask the real programs: the
+name servers, the lab resolver, openssl, the containers' files, borg, Prometheus, nginx. A second
+run must change nothing. Durations are printed (`pytest -s`), never asserted.
+
+The lab machines are removed at the end only when this test created them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dns.flags
+import dns.rcode
+import labctl
+import pytest
+
+# One run of the whole site on 2 cores takes minutes; the fixture runs it inside the first test.
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(2400)]
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+INVENTORY = "inventories/lab"
+SITE = "playbooks/site.yml"
+RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)"
+                        r"\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)", re.MULTILINE)
+
+
+def ansible_env() -> dict[str, str]:
+    return {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0", "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+
+
+def run(argv: list[str], timeout: int = 1800) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=REPO, env=ansible_env(), capture_output=True, text=True, check=False,
+                          timeout=timeout)
+
+
+def playbook(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    result = run([str(BIN / "ansible-playbook"), "-i", INVENTORY, *args])
+    return result, time.monotonic() - started
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host: {host: {ok, changed, unreachable, failed}}."""
+    tail = output[output.rindex("PLAY RECAP"):]
+    return {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+            for m in RECAP_LINE.finditer(tail)}
+
+
+def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["podman", *args], capture_output=True, text=True, check=False, timeout=300)
+    if check:
+        assert result.returncode == 0, f"podman {' '.join(args)}: rc {result.returncode}\n{result.stderr}"
+    return result
+
+
+def tail(text: str, lines: int = 80) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module")
+def inventory() -> dict[str, Any]:
+    result = run([str(BIN / "ansible-inventory"), "-i", INVENTORY, "--list"])
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def hostvars(inventory: dict[str, Any]) -> dict[str, Any]:
+    return inventory["_meta"]["hostvars"]
+
+
+@pytest.fixture(scope="module")
+def tenants(hostvars: dict[str, Any]) -> dict[str, Any]:
+    return hostvars["localhost"]["psf_tenants"]
+
+
+def group(inventory: dict[str, Any], name: str) -> list[str]:
+    found = inventory.get(name, {})
+    hosts = list(found.get("hosts", []))
+    for child in found.get("children", []):
+        hosts += group(inventory, child)
+    return sorted(set(hosts))
+
+
+def container(hostvars: dict[str, Any], host: str) -> str:
+    return str(hostvars[host]["ansible_host"])
+
+
+@pytest.fixture(scope="module")
+def site(lab: Any, inventory: dict[str, Any], hostvars: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Runs site.yml once (must succeed); removes the lab machines afterwards if it made them."""
+    build = run(["bash", "lab/build-image.sh"])
+    assert build.returncode == 0, f"lab/build-image.sh failed:\n{tail(build.stdout + build.stderr)}"
+    machines = [container(hostvars, host) for host in group(inventory, "lab_vm_hosts")]
+    assert machines, "inventories/lab declares no lab machines (group lab_vm_hosts)"
+    existed = [name for name in machines if podman("container", "exists", name, check=False).returncode == 0]
+    first, seconds = playbook(SITE)
+    print(f"\nsite.yml first run: {seconds:.1f} s (lab machines existed before: {existed or 'none'})")
+    yield {"first": first, "first_seconds": seconds}
+    if not existed:
+        down, _ = playbook("playbooks/lab-vms.yml", "-e", "lab_vms_state=absent")
+        assert down.returncode == 0, tail(down.stdout + down.stderr)
+
+
+def test_first_run_succeeds(site: dict[str, Any]) -> None:
+    first = site["first"]
+    assert first.returncode == 0, f"site.yml failed (rc {first.returncode}):\n{tail(first.stdout, 150)}\n{first.stderr}"
+    assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in recap(first.stdout).values())
+
+
+def test_tenant_zones_are_served_by_both_name_servers(site: dict[str, Any], lab: Any,
+                                                      tenants: dict[str, Any]) -> None:
+    zones = [zone["name"] for tenant in tenants.values() if tenant["status"] != "retired"
+             for zone in tenant.get("services", {}).get("zones", [])]
+    assert zones, "the lab registry declares no zones"
+    for zone in zones:
+        primary = labctl.soa_serial(lab.port("ns1"), zone)
+        secondary = labctl.soa_serial(lab.port("ns2"), zone)
+        assert primary is not None, f"ns1 does not serve {zone}"
+        assert secondary == primary, f"{zone}: ns1 serial {primary}, ns2 serial {secondary}"
+
+
+def test_dnssec_tenant_resolves_validated(site: dict[str, Any], lab: Any, tenants: dict[str, Any]) -> None:
+    signed = [zone["name"] for tenant in tenants.values() if tenant["status"] != "retired"
+              for zone in tenant.get("services", {}).get("zones", []) if zone.get("dnssec", True)]
+    assert signed, "the lab registry declares no DNSSEC-signed zone"
+    for zone in signed:
+        response = labctl.dns_query(lab.port("resolver"), zone, "SOA", dnssec=True, recursion=True)
+        assert response.rcode() == dns.rcode.NOERROR, f"{zone}: {dns.rcode.to_text(response.rcode())}"
+        assert response.answer, f"{zone}: no answer through the lab resolver"
+        assert response.flags & dns.flags.AD, f"{zone}: the lab resolver did not validate the answer (no AD)"
+
+
+def certificates_of(tenants: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, cert) for name, tenant in tenants.items() if tenant["status"] != "retired"
+            for cert in tenant.get("services", {}).get("certificates", [])]
+
+
+def test_certificates_verify_against_the_acme_root(site: dict[str, Any], lab: Any, hostvars: dict[str, Any],
+                                                   tenants: dict[str, Any]) -> None:
+    store = Path(hostvars["localhost"].get("psf_certificate_store") or lab.dir / "certificates")
+    issuing_root = lab.dir / "pebble" / "issuing-root.pem"
+    assert certificates_of(tenants)
+    for tenant, cert in certificates_of(tenants):
+        directory = store / tenant / cert["name"]
+        for name in ("privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"):
+            assert (directory / name).is_file(), f"{directory / name} is missing"
+        verify = subprocess.run(["openssl", "verify", "-CAfile", str(issuing_root), "-untrusted",
+                                 str(directory / "chain.pem"), str(directory / "cert.pem")],
+                                capture_output=True, text=True, check=False)
+        assert verify.returncode == 0, f"{tenant}/{cert['name']}: {verify.stdout}{verify.stderr}"
+
+
+def test_root_keys_are_exactly_the_members_keys(site: dict[str, Any], inventory: dict[str, Any],
+                                                hostvars: dict[str, Any]) -> None:
+    vms = group(inventory, "tenant_vms")
+    assert vms
+    for host in vms:
+        wanted = {key for member in hostvars[host]["psf_tenant_members"] for key in member.get("ssh_keys", [])}
+        content = podman("exec", container(hostvars, host), "cat", "/root/.ssh/authorized_keys").stdout
+        present = {line.strip() for line in content.splitlines() if line.strip() and not line.startswith("#")}
+        assert present == wanted, f"{host}: authorized_keys {present} != members' keys {wanted}"
+
+
+def test_backup_lands_on_the_backup_server(site: dict[str, Any], inventory: dict[str, Any],
+                                           hostvars: dict[str, Any]) -> None:
+    server = container(hostvars, group(inventory, "backup_servers")[0])
+    for host in group(inventory, "backup_clients"):
+        started = podman("exec", container(hostvars, host), "systemctl", "start", "psf-backup.service", check=False)
+        assert started.returncode == 0, f"{host}: psf-backup.service failed:\n{started.stderr}\n" + podman(
+            "exec", container(hostvars, host), "journalctl", "-u", "psf-backup.service", "-n", "30",
+            "--no-pager", check=False).stdout
+        passphrase = f"/etc/psf-borg/passphrases/{host}"
+        listing = podman("exec", "--user", "borg", server, "env", f"BORG_PASSCOMMAND=cat {passphrase}",
+                         "BORG_BASE_DIR=/srv/borg", "borg", "list", "--short", f"/srv/borg/repos/{host}", check=False)
+        assert listing.returncode == 0, f"{host}: borg list on {server}: {listing.stderr}"
+        assert listing.stdout.split(), f"{host}: no archive in /srv/borg/repos/{host} on {server}"
+
+
+PROMETHEUS_TARGETS = (
+    "import json, urllib.request; "
+    "print(json.dumps(json.load(urllib.request.urlopen('http://127.0.0.1:9090/api/v1/targets'))['data']['activeTargets']))"
+)
+
+
+def test_prometheus_scrapes_every_vm(site: dict[str, Any], inventory: dict[str, Any],
+                                     hostvars: dict[str, Any]) -> None:
+    monitor = container(hostvars, group(inventory, "monitoring_servers")[0])
+    agents = set(group(inventory, "monitoring_agents"))
+    assert agents
+    deadline = time.monotonic() + 90
+    health: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        result = podman("exec", monitor, "python3", "-c", PROMETHEUS_TARGETS, check=False)
+        if result.returncode == 0:
+            health = {t["labels"].get("instance", ""): t["health"] for t in json.loads(result.stdout)
+                      if t["labels"].get("instance") in agents and t["labels"].get("job", "").startswith("node")}
+            if set(health) == agents and set(health.values()) == {"up"}:
+                return
+        time.sleep(3)
+    pytest.fail(f"node exporter targets on {monitor}: {health or 'none'} (want {sorted(agents)} up)")
+
+
+HTTPS_GET = """
+import hashlib, json, socket, ssl, sys
+name = sys.argv[1]
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+with socket.create_connection(("127.0.0.1", 443), timeout=10) as raw:
+    with context.wrap_socket(raw, server_hostname=name) as tls:
+        der = tls.getpeercert(binary_form=True)
+        tls.sendall(f"GET / HTTP/1.1\\r\\nHost: {name}\\r\\nConnection: close\\r\\n\\r\\n".encode())
+        reply = b""
+        while chunk := tls.recv(65536):
+            reply += chunk
+print(json.dumps({"sha256": hashlib.sha256(der).hexdigest(), "status": reply.split(b"\\r\\n", 1)[0].decode()}))
+"""
+
+
+def test_apps_answer_over_https_with_the_tenant_certificate(site: dict[str, Any], lab: Any,
+                                                            hostvars: dict[str, Any],
+                                                            inventory: dict[str, Any]) -> None:
+    store = Path(hostvars["localhost"].get("psf_certificate_store") or lab.dir / "certificates")
+    apps = [(host, app) for host in group(inventory, "tenant_vms") for app in hostvars[host].get("psf_apps", [])]
+    assert apps
+    for host, app in apps:
+        cert_pem = (store / hostvars[host]["psf_tenant_name"] / app["certificate"] / "cert.pem").read_text()
+        expected = hashlib.sha256(ssl.PEM_cert_to_DER_cert(cert_pem)).hexdigest()
+        for name in app["names"]:
+            result = podman("exec", container(hostvars, host), "python3", "-c", HTTPS_GET, name, check=False)
+            assert result.returncode == 0, f"{host}: https://{name}/ through nginx: {result.stderr}"
+            answer = json.loads(result.stdout)
+            assert answer["sha256"] == expected, f"{host}: nginx serves another certificate for {name}"
+            assert re.match(r"HTTP/1\.[01] [23]\d\d", answer["status"]), f"{host}: https://{name}/ -> {answer}"
+
+
+def test_second_run_changes_nothing(site: dict[str, Any]) -> None:
+    if site["first"].returncode != 0:
+        pytest.skip("the first run failed (test_first_run_succeeds says why)")
+    second, seconds = playbook(SITE)
+    print(f"\nsite.yml first run: {site['first_seconds']:.1f} s, second run: {seconds:.1f} s")
+    assert second.returncode == 0, tail(second.stdout, 150)
+    counts = recap(second.stdout)
+    print("second run changed=" + ", ".join(f"{host}:{c['changed']}" for host, c in sorted(counts.items())))
+    changed = {host: c["changed"] for host, c in counts.items() if c["changed"]}
+    assert not changed, f"the second run changed something: {changed}\n{tail(second.stdout, 150)}"
