@@ -8,8 +8,8 @@
 # Molecule containers run without a network, so the image also carries a small local apt
 # repository (/var/lib/psf-molecule-apt) holding the packages listed in
 # lab/podman/molecule-packages.txt and their dependencies: roles install their own packages with
-# apt as on a real VM, from that repository, offline. The image is labelled with a hash of this
-# script and of that list; when either changes the image is rebuilt.
+# apt as on a real VM, from that repository, offline. The image is labelled with a hash of its
+# recipe (recipe_version below, the suite, the package lists); when it changes the image is rebuilt.
 #
 # Settings (environment): PSF_DEBIAN_MIRROR (default: the Debian mirror apt uses on this
 # machine), PSF_MOLECULE_IMAGE (default localhost/psf-infra/debian-systemd:bookworm).
@@ -32,21 +32,39 @@ eval "$("$repo_root/lab/podman-env.sh")"
 command -v podman >/dev/null || die "podman is not installed (apt-get install podman runc)"
 [ -r "$packages_file" ] || die "cannot read $packages_file"
 
-recipe=$(cat "$0" "$packages_file" | sha256sum | cut -c1-16)
+# What goes into the image; bump recipe_version when changing how the image is made.
+recipe_version=2
+mapfile -t role_packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$packages_file" | grep -v '^$' | sort -u)
+recipe=$(printf '%s\n' "$recipe_version" "$suite" "$base_packages" "${role_packages[@]}" | sha256sum | cut -c1-16)
 force=false
 [ "${1:-}" = --force ] && force=true
 
-if ! $force && podman image exists "$image"; then
+image_is_current() {
+    local current
     current=$(podman image inspect --format '{{ index .Labels "psf.infra.recipe" }}' "$image" 2>/dev/null || true)
-    if [ "$current" = "$recipe" ]; then
-        note "$image is up to date (recipe $recipe)"
-        exit 0
-    fi
-    note "$image is outdated (recipe ${current:-none}, wanted $recipe): rebuilding"
+    [ "$current" = "$recipe" ]
+}
+
+if ! $force && image_is_current; then
+    note "$image is up to date (recipe $recipe)"
+    exit 0
+fi
+
+# One build at a time (several test sessions may ask at once); the others wait, then find it built.
+mkdir -p "$repo_root/.cache/podman"
+exec 9>"$repo_root/.cache/podman/build.lock"
+flock 9
+if ! $force && image_is_current; then
+    note "$image was built meanwhile (recipe $recipe)"
+    exit 0
+fi
+if podman image exists "$image"; then
+    note "$image is outdated (wanted recipe $recipe): rebuilding"
 fi
 
 [ "$(id -u)" -eq 0 ] || die "debootstrap and chroot need root"
 command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
+command -v dpkg-scanpackages >/dev/null || die "dpkg-scanpackages is not installed (apt-get install dpkg-dev)"
 
 debian_mirror() {
     # The first Debian (not -security) archive apt is configured with here, deb822 or one-line.
@@ -97,7 +115,6 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
 
 note "bringing the base system up to date and downloading the packages for roles under test"
-mapfile -t role_packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$packages_file" | grep -v '^$')
 {
     in_rootfs apt-get update
     in_rootfs apt-get -y dist-upgrade

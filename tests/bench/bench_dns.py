@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -65,6 +66,21 @@ def lab_key() -> dict:
 
 def ns1_port() -> int:
     return labctl.load_state()["services"]["ns1"]["port"]
+
+
+class ChildCpu:
+    """CPU seconds (user + system) used by the child processes run inside the ``with`` block.
+
+    On a shared machine wall times follow the load; the CPU a tool burns does not (much)."""
+
+    def __enter__(self) -> ChildCpu:
+        self._before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.seconds = (after.ru_utime - self._before.ru_utime) + (after.ru_stime - self._before.ru_stime)
 
 
 # ---- (a) psf.infra.dns_zone through ansible-playbook --------------------------------------------
@@ -132,10 +148,10 @@ def _keyring() -> tuple[dict, str]:
     return {tsig.name: tsig}, key["name"]
 
 
-def raw_send(zone: str, records: list[dict], replace: bool) -> float:
+def raw_send(zone: str, records: list[dict], replace: bool) -> tuple[float, float]:
     keyring, keyname = _keyring()
     origin = dns.name.from_text(zone)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with socket.create_connection(("127.0.0.1", ns1_port()), timeout=30) as sock:
         for start in range(0, len(records), RAW_RECORDS_PER_MESSAGE):
             update = dns.update.UpdateMessage(origin, keyring=keyring, keyname=keyname)
@@ -149,18 +165,18 @@ def raw_send(zone: str, records: list[dict], replace: bool) -> float:
             response = dns.query.tcp(update, "127.0.0.1", port=ns1_port(), sock=sock, timeout=30)
             if response.rcode() != 0:
                 raise SystemExit(f"raw update failed: {response.rcode()}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu_started
 
 
-def raw_read(zone: str) -> float:
+def raw_read(zone: str) -> tuple[float, float]:
     keyring, keyname = _keyring()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     rrsets = {}
     for message in dns.query.xfr("127.0.0.1", zone, port=ns1_port(), keyring=keyring, keyname=keyname,
                                  relativize=False, lifetime=60):
         for rrset in message.answer:
             rrsets[(rrset.name, rrset.rdtype)] = rrset
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu_started
 
 
 # ---- (c) octoDNS with octodns-bind --------------------------------------------------------------
@@ -276,18 +292,22 @@ def main() -> None:
                 file_zone = zones.new(f"file{size}")
                 octo_zone = zones.new(f"octo{size}") if octodns_sync else None
                 for scenario, records in (("create", base), ("change", changed), ("noop", changed)):
-                    task, total, result = run_dns_zone(workdir, module_zone, records)
-                    file_task = run_dns_zone_file(workdir, file_zone, records)
+                    with ChildCpu() as task_cpu:
+                        task, total, result = run_dns_zone(workdir, module_zone, records)
+                    with ChildCpu() as file_cpu:
+                        file_task = run_dns_zone_file(workdir, file_zone, records)
                     if scenario == "create":
-                        raw = raw_send(raw_zone, base, replace=False)
+                        raw, raw_cpu = raw_send(raw_zone, base, replace=False)
                     elif scenario == "change":
-                        raw = raw_send(raw_zone, changed[: size // 100], replace=True)
+                        raw, raw_cpu = raw_send(raw_zone, changed[: size // 100], replace=True)
                     else:
-                        raw = raw_read(raw_zone)
-                    octo = run_octodns(octodns_sync, workdir, octo_zone, records) if octodns_sync else None
+                        raw, raw_cpu = raw_read(raw_zone)
+                    with ChildCpu() as octo_cpu:
+                        octo = run_octodns(octodns_sync, workdir, octo_zone, records) if octodns_sync else None
                     nsupdate = nsupdate_per_record.get(scenario)
                     rows.append({"size": size, "scenario": scenario, "task": task, "total": total, "raw": raw,
-                                 "file": file_task,
+                                 "file": file_task, "cpu": task_cpu.seconds, "file_cpu": file_cpu.seconds,
+                                 "raw_cpu": raw_cpu, "octo_cpu": octo_cpu.seconds if octodns_sync else None,
                                  "octodns": octo, "nsupdate": nsupdate * size if nsupdate else None,
                                  "messages": result["messages_sent"], "changed": result["changed"]})
                     print(f"  {size:>6} {scenario:<7} task {task:6.2f}s  playbook {total:6.2f}s  zone_file task "
@@ -307,6 +327,15 @@ def main() -> None:
               f"{fmt(row['raw']):>9} | {fmt(row['octodns']):>7} | {fmt(row['nsupdate']):>9} | "
               f"{ratio(row['task'], row['raw']):>8} | {ratio(row['octodns'], row['task']):>12} | "
               f"{row['messages']:>4}")
+    print()
+    header = (f"{'records':>7} | {'scenario':<8} | {'playbook CPU':>12} | {'zone_file CPU':>13} | "
+              f"{'raw CPU':>7} | {'octoDNS CPU':>11} | {'octoDNS/playbook':>16}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(f"{row['size']:>7} | {row['scenario']:<8} | {fmt(row['cpu']):>12} | {fmt(row['file_cpu']):>13} | "
+              f"{fmt(row['raw_cpu']):>7} | {fmt(row['octo_cpu']):>11} | {ratio(row['octo_cpu'], row['cpu']):>16}")
+    print("\nCPU = user + system seconds of the whole process tree (client side; BIND's own work is not in it).")
     print("\nseconds; dns_zone task = the one Ansible task (task start to result, bench_timer callback),")
     print("playbook = the whole ansible-playbook process; zone_file = the same task reading a BIND zone file")
     print("(the records do not go through Ansible's templating and module arguments);")

@@ -105,16 +105,18 @@ def shared_settings_differences(template: dict[str, Any], scenario: dict[str, An
         if scenario.get(key) != template.get(key):
             differences.append(f"{key}: {scenario.get(key)!r} != template {template.get(key)!r}")
     template_platform = template["platforms"][0]
+    # Underscores of a role name may be dashes in container and network names.
+    prefixes = (f"psf-molecule-{name}", f"psf-molecule-{name.replace('_', '-')}")
     playbooks = scenario.get("provisioner", {}).get("playbooks", {})
     uses_network_playbooks = all(playbooks.get(step) == path for step, path in NETWORK_PLAYBOOKS.items())
     for platform in scenario.get("platforms", []):
-        if not str(platform.get("name", "")).startswith(f"psf-molecule-{name}"):
+        if not str(platform.get("name", "")).startswith(prefixes):
             differences.append(f"platform name {platform.get('name')!r} must start with psf-molecule-{name}")
         for key in ("image", "pre_build_image", "command", "systemd", "capabilities"):
             if platform.get(key) != template_platform.get(key):
                 differences.append(f"platform {platform.get('name')}: {key} {platform.get(key)!r}")
         network = str(platform.get("network", ""))
-        if network != "none" and not (network.startswith(f"psf-molecule-{name}") and uses_network_playbooks):
+        if network != "none" and not (network.startswith(prefixes) and uses_network_playbooks):
             differences.append(
                 f"platform {platform.get('name')}: network {network!r} may reach outside; use none, or"
                 f" psf-molecule-{name} created by {NETWORK_PLAYBOOKS['create']}"

@@ -156,6 +156,18 @@ _APP = {
         "names": {"type": "array", "minItems": 1, "items": _DOMAIN_NAME},
         "port": {"type": "integer", "minimum": 1024, "maximum": 65535},
         "certificate": _LABEL,
+        "command": {**_NON_EMPTY_STRING, "description": "the app's ExecStart, run as its own user"},
+        "health_path": {"type": "string", "pattern": "^/", "x-error": "must be a URL path starting with /"},
+        "packages": {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9+.-]+$",
+                                                 "x-error": "must be a Debian package name"}},
+    },
+}
+
+_TENANT_MONITORING = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "notify_liaisons": {"type": "boolean", "description": "alerts of the tenant's hosts also go to its liaisons"},
     },
 }
 
@@ -192,6 +204,7 @@ TENANT_SCHEMA: dict = {
                 "certificates": {"type": "array", "items": _CERTIFICATE},
                 "vms": {"type": "array", "items": _VM},
                 "apps": {"type": "array", "items": _APP},
+                "monitoring": _TENANT_MONITORING,
             },
         },
     },

@@ -545,7 +545,9 @@ class _TenantChecker:
         certificates = self._certificates(domains, zones)
         vms = self._vms()
         apps = self._apps(domains, zones, vms, certificates)
-        return {"domains": domains, "zones": zones, "certificates": certificates, "vms": vms, "apps": apps}
+        monitoring = {"notify_liaisons": bool(services.get("monitoring", {}).get("notify_liaisons", False))}
+        return {"domains": domains, "zones": zones, "certificates": certificates, "vms": vms, "apps": apps,
+                "monitoring": monitoring}
 
     def _unique(self, kind: str, seen: dict[str, int], value: str, path: tuple) -> None:
         if value in seen:
@@ -741,6 +743,9 @@ class _TenantChecker:
             normal = {"name": name, "description": app.get("description", ""), "vm": vm, "names": names, "port": port}
             if certificate is not None:
                 normal["certificate"] = certificate
+            for optional in ("command", "health_path", "packages"):
+                if optional in app:
+                    normal[optional] = app[optional]
             apps.append(normal)
         return apps
 

@@ -199,7 +199,8 @@ def test_a_retired_tenant_without_services_is_valid(config) -> None:
     result = check(document, config)
 
     assert result.problems == []
-    assert result.record["services"] == {"domains": [], "zones": [], "certificates": [], "vms": [], "apps": []}
+    assert result.record["services"] == {"domains": [], "zones": [], "certificates": [], "vms": [], "apps": [],
+                                         "monitoring": {"notify_liaisons": False}}
 
 
 def test_a_file_that_is_not_a_mapping_is_refused(config) -> None:
