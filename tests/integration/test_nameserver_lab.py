@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dns.flags
@@ -153,3 +154,23 @@ def test_zone_key_updates_its_own_zone_but_not_the_apex_ns(lab, first_run):
         assert query(lab.port("ns1"), f"key-probe.{zone}", "TXT").rcode() == dns.rcode.NOERROR
     finally:
         send_update(lab, zone, zone, lambda u: u.delete("key-probe"))
+
+
+def test_tenant_name_resolves_validated_through_lab_resolver(lab, first_run):
+    # The registry delegates the tenant zones (playbooks/lab-registrar.yml stands in for the
+    # registrars); then the lab's validating resolver reaches ns1/ns2 through its stub zones.
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    registrar = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(LAB_INVENTORY),
+                                str(REPO / "playbooks" / "lab-registrar.yml")],
+                               cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert registrar.returncode == 0, registrar.stdout[-3000:]
+    request = dns.message.make_query("web1.packaging.test", "A", want_dnssec=True)
+    deadline = time.monotonic() + 30
+    while True:
+        answer = dns.query.udp(request, "127.0.0.1", port=lab.port("resolver"), timeout=5)
+        if answer.rcode() == dns.rcode.NOERROR or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert answer.rcode() == dns.rcode.NOERROR
+    assert answer.flags & dns.flags.AD
+    assert "127.0.0.10" in {rdata.to_text() for rrset in answer.answer for rdata in rrset}
