@@ -163,8 +163,9 @@ tar --numeric-owner --xattrs -C "$rootfs" -c . | podman import \
     --quiet --message "psf.infra Molecule image, recipe $recipe" \
     - "$image" >/dev/null || die "podman import failed"
 
-if [ -n "$previous_image_id" ]; then
-    # Left dangling by the new tag; still in use when a container runs it, then podman keeps it.
-    podman rmi "$previous_image_id" >/dev/null 2>&1 || true
-fi
+# Earlier builds left untagged by this one; podman refuses (and keeps) those a container still uses.
+mapfile -t stale_images < <(podman images --quiet --filter dangling=true --filter label=psf.infra.recipe)
+for stale_image in "${previous_image_id:-}" "${stale_images[@]}"; do
+    [ -n "$stale_image" ] && { podman rmi "$stale_image" >/dev/null 2>&1 || true; }
+done
 note "built $image in $((SECONDS - started)) s ($(du -sh --apparent-size "$rootfs" | cut -f1) unpacked)"

@@ -165,8 +165,12 @@ def main() -> None:
     parser.add_argument("--certificates", type=int, default=50)
     parser.add_argument("--skip-loop", action="store_true", help="skip the one-task-per-certificate variant")
     parser.add_argument("--only", choices=["ours", "community"], help="run only these variants")
+    parser.add_argument("--acme-directory", help="another ACME CA than the lab's (e.g. a private pebble)")
+    parser.add_argument("--acme-ca-bundle", help="the CA of that ACME server's HTTPS")
     options = parser.parse_args()
     state = labctl.load_state()
+    if options.acme_directory:
+        state["acme"] = {"directory": options.acme_directory, "ca_bundle": options.acme_ca_bundle}
     count = options.certificates
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-acme-") as temporary:

@@ -1,5 +1,5 @@
 # Copyright: PSF Infrastructure Working Group
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark helper: writes each task's wall time and a few result fields to $BENCH_TIMER_FILE."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 # Copyright: PSF Infrastructure Working Group
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Small, pure filters over the tenant registry (``psf_tenants``, set by psf.infra.tenants).
 
 Every filter takes ``psf_tenants`` (the dict name -> normalised tenant record) or a list of tenant

@@ -1,5 +1,6 @@
 # Copyright: PSF Infrastructure Working Group
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """JSON Schema (draft 2020-12) of one tenant file: ``inventories/<env>/tenants/<name>.yml``.
 
 The schema checks structure only (fields, types, enums, simple patterns). The rules that need

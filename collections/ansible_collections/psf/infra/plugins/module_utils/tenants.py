@@ -1,5 +1,6 @@
 # Copyright: PSF Infrastructure Working Group
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The tenant registry: load, validate and normalise ``inventories/<env>/tenants/*.yml``.
 
 Pure functions over data, plus one I/O edge (``load_registry`` reads the files). No Ansible
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import functools
 import os
 import re
 import struct
@@ -23,7 +25,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
 from ansible_collections.psf.infra.plugins.module_utils.tenant_schema import (
     APPROVAL_BODIES,
@@ -31,6 +32,14 @@ from ansible_collections.psf.infra.plugins.module_utils.tenant_schema import (
     CONFIG_SCHEMA,
     TENANT_SCHEMA,
 )
+
+try:
+    import yaml
+
+    YAML_IMPORT_ERROR: ImportError | None = None
+except ImportError as import_error:  # pragma: no cover - reported by the callers
+    yaml = None
+    YAML_IMPORT_ERROR = import_error
 
 try:
     import jsonschema
@@ -99,8 +108,8 @@ class InvalidRegistry(InvalidInput):
 def missing_libraries() -> list[str]:
     """Names of the Python libraries this module needs and cannot import."""
     missing = []
-    for name, error in (("jsonschema", JSONSCHEMA_IMPORT_ERROR), ("dnspython", DNSPYTHON_IMPORT_ERROR),
-                        ("netaddr", NETADDR_IMPORT_ERROR)):
+    for name, error in (("PyYAML", YAML_IMPORT_ERROR), ("jsonschema", JSONSCHEMA_IMPORT_ERROR),
+                        ("dnspython", DNSPYTHON_IMPORT_ERROR), ("netaddr", NETADDR_IMPORT_ERROR)):
         if error is not None:
             missing.append(name)
     return missing
@@ -475,8 +484,8 @@ class _TenantChecker:
                 value = vm.get(key, {} if key == "monitoring" else None)
                 opted_out = (
                     value is None or value is False
-                    or (isinstance(value, Mapping) and (value.get("enabled", True) is not True
-                                                       or (key == "backup" and value.get("paths") == [])))
+                    or (isinstance(value, Mapping)
+                        and (value.get("enabled", True) is not True or (key == "backup" and value.get("paths") == [])))
                 )
                 if opted_out:
                     what = "missing" if key not in vm else f"{key}: {value!r}"
@@ -819,7 +828,7 @@ def tenant_files(directory: str) -> list[str]:
 def parse_tenant_yaml(text: str, *, file: str) -> Any:
     """Parse a tenant file; dates stay strings and a duplicate key is an error, not a silent overwrite."""
     try:
-        return yaml.load(text, Loader=_TenantYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_tenant_yaml_loader())
     except yaml.YAMLError as error:
         raise InvalidInput(f"is not valid YAML: {error}", file=display_path(file)) from error
 
@@ -928,31 +937,31 @@ def registry_variables(registry: Registry) -> dict[str, Any]:
 # --------------------------------------------------------------------------- YAML loader
 
 
-# libyaml's parser when PyYAML was built with it: about 10 times faster on a big registry
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@functools.cache
+def _tenant_yaml_loader() -> type:
+    """A SafeLoader that keeps dates as strings and refuses duplicate keys.
 
+    libyaml's parser is used when PyYAML was built with it: about 10 times faster on a big registry.
+    Built on first use, so that importing this file needs no PyYAML (Ansible's sanity import test).
+    """
+    safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _TenantYamlLoader(_SafeLoader):
-    """SafeLoader that keeps dates as strings and refuses duplicate keys."""
+    def construct_mapping_without_duplicates(loader, node):
+        loader.flatten_mapping(node)
+        seen: set = set()
+        for key_node, _value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}",
+                    key_node.start_mark)
+            seen.add(key)
+        return loader.construct_mapping(node, deep=True)
 
-
-_TenantYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _construct_mapping_without_duplicates(loader: _SafeLoader, node: yaml.MappingNode) -> dict:
-    loader.flatten_mapping(node)
-    seen: set = set()
-    for key_node, _value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-_TenantYamlLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                  _construct_mapping_without_duplicates)
+    loader = type("TenantYamlLoader", (safe_loader,), {})
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping_without_duplicates)
+    return loader

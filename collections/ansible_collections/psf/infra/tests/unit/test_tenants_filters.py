@@ -59,8 +59,8 @@ def test_tenants_with_status_accepts_one_or_many() -> None:
 def test_tenant_zones_flattens_with_the_tenant_name() -> None:
     zones = filters.tenant_zones(TENANTS)
 
-    assert [(zone["tenant"], zone["name"]) for zone in zones] == [("berlin", "berlin.test"),
-                                                                   ("packaging", "packaging.test")]
+    assert [(zone["tenant"], zone["name"]) for zone in zones] == [
+        ("berlin", "berlin.test"), ("packaging", "packaging.test")]
     assert zones[0]["zone_file"] == "/srv/zones/berlin.test.zone"
     assert filters.tenant_zones(TENANTS, statuses=["active"])[0]["name"] == "packaging.test"
 

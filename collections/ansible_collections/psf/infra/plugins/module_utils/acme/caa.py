@@ -1,5 +1,6 @@
 # Copyright: PSF Infrastructure Working Group
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """CAA (RFC 8659) checked before ordering: a name whose CAA forbids our CA fails early and clearly.
 
 The CA checks CAA itself (Let's Encrypt does; pebble 2.4 does not), but checking first turns a

@@ -1,5 +1,6 @@
 # Copyright: PSF Infrastructure Working Group
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Whether the libraries of the ACME code can be imported; the module reports a missing one.
 
 The other files of this package import them inside ``try`` so that the collection's import sanity

@@ -1,5 +1,6 @@
 # Copyright: PSF Infrastructure Working Group
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The whole flow for one certificate: decide, order, prove control, finalize, write, clean up.
 
 Nothing on disk changes until a complete, checked certificate is in hand; the challenge answers

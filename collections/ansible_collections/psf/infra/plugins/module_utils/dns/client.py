@@ -1,5 +1,6 @@
 # Copyright: PSF Infrastructure Working Group
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The one DNS client of psf.infra: AXFR, queries and RFC 2136 UPDATE, all TSIG-signed.
 
 Usage (this is the API the modules, the ACME code and the tests build on)::
@@ -86,7 +87,6 @@ UPDATE_BUDGET_BYTES = 64_000
 RECORDS_PER_TIMEOUT = 500
 _RR_FIXED_BYTES = 10  # type, class, TTL, rdlength
 _COMPRESSION_POINTER_BYTES = 2
-
 
 
 class DnsError(PsfInfraError):
@@ -357,7 +357,7 @@ class DnsServer:
         expiration = time.time() + (timeout or self.timeout)
         try:
             dns.query.send_tcp(connection.sock, wire, expiration)
-            response, _ = dns.query.receive_tcp(connection.sock, expiration, keyring=message.keyring,
+            response, _received_at = dns.query.receive_tcp(connection.sock, expiration, keyring=message.keyring,
                                                 request_mac=message.mac)
         except Exception as err:
             raise self._explain_exception(err, what) from None

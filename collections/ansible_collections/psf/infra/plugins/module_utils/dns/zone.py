@@ -1,5 +1,6 @@
 # Copyright: PSF Infrastructure Working Group
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What the three DNS modules do, without Ansible: read, plan, check, apply, report.
 
 Each function takes plain values and returns a plain dict (the module's result), raising
@@ -44,6 +45,7 @@ from ansible_collections.psf.infra.plugins.module_utils.dns.validate import (
     parse_value,
     parse_zone_file,
 )
+from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
 
 
 @dataclass
@@ -190,7 +192,8 @@ def plan_record(live: RRset | None, wanted: RRset | None, request: RecordRequest
         if not present:
             return None
         return Change(live.with_rdatas(live.rdatas_of(present)), live.with_rdatas(()))
-    assert wanted is not None
+    if wanted is None:
+        raise PsfInfraError(f"{request.name} {request.type}: state=present needs values")
     ttl = request.ttl if request.ttl is not None else (live.ttl if live is not None else default_ttl)
     if request.mode == "append" and live is not None:
         new = RRset.from_map(key[0], key[1], ttl, {**live.by_digest, **wanted.by_digest})
