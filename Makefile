@@ -62,8 +62,15 @@ demo: deps image
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
 	$(PY) -m psf_infra_runner.summary --inventory inventories/lab
 
+# The lab is brought up once for all pytest workers (and stopped after, unless it was already up);
+# the Molecule scenarios run first, in parallel with the rest (pytest-xdist).
+TEST_WORKERS ?= 3
 test: deps image lint sanity
-	$(PY) -m pytest -p no:cacheprovider
+	@was_up=0; $(PY) lab/labctl.py status >/dev/null 2>&1 && was_up=1; \
+	$(PY) lab/labctl.py up >/dev/null; \
+	status=0; $(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist load || status=$$?; \
+	[ $$was_up = 1 ] || $(PY) lab/labctl.py down >/dev/null 2>&1 || true; \
+	exit $$status
 
 ## ---- parts of the test run ----------------------------------------------------------------
 
@@ -74,8 +81,9 @@ lint: deps
 	$(BIN)/ansible-galaxy collection build --force --output-path $(ROOT)/.cache/dist $(COLLECTION) >/dev/null
 	$(BIN)/ansible-doc -l psf.infra >/dev/null
 
+# ansible-test's own output, less the pip chatter of its sanity virtualenvs.
 sanity: deps
-	bash lab/sanity.sh
+	bash lab/sanity.sh 2>&1 | grep -vE '^(WARNING: Location|Looking in|Collecting|  Downloading|  Using cached| +━|Installing collected|Successfully installed|Requirement already)'
 
 unit: deps
 	$(PY) -m pytest -p no:cacheprovider -m 'not lab and not molecule'

@@ -92,3 +92,16 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     keep = request.config.getoption("--keep-lab") or os.environ.get("PSF_LAB_KEEP") == "1"
     if started_here and not keep:
         subprocess.run([sys.executable, str(LABCTL), "down"], capture_output=True, text=True, check=False)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest first: under pytest-xdist the Molecule scenarios and end-to-end runs start at once
+    instead of closing the run one after another. The order within each kind is kept."""
+    def weight(item: pytest.Item) -> int:
+        if item.get_closest_marker("molecule"):
+            return 0
+        if item.get_closest_marker("slow"):
+            return 1
+        return 2
+
+    items.sort(key=weight)

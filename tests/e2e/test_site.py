@@ -6,6 +6,10 @@ name servers, the lab resolver, openssl, the containers' files, borg, Prometheus
 run must change nothing. Durations are printed (`pytest -s`), never asserted.
 
 The lab machines are removed at the end only when this test created them.
+
+PSF_E2E_ANSIBLE_ARGS adds arguments to every ansible-playbook run (e.g. `-e
+psf_acme_directory=https://127.0.0.1:5684/dir` to use another pebble); PSF_E2E_ACME_ISSUING_ROOT is
+then that CA's issuing root (default: the lab's `.lab/pebble/issuing-root.pem`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import ssl
 import subprocess
 import sys
@@ -50,7 +55,8 @@ def run(argv: list[str], timeout: int = 1800) -> subprocess.CompletedProcess[str
 
 def playbook(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    result = run([str(BIN / "ansible-playbook"), "-i", INVENTORY, *args])
+    extra = shlex.split(os.environ.get("PSF_E2E_ANSIBLE_ARGS", ""))
+    result = run([str(BIN / "ansible-playbook"), "-i", INVENTORY, *extra, *args])
     return result, time.monotonic() - started
 
 
@@ -154,7 +160,7 @@ def certificates_of(tenants: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
 def test_certificates_verify_against_the_acme_root(site: dict[str, Any], lab: Any, hostvars: dict[str, Any],
                                                    tenants: dict[str, Any]) -> None:
     store = Path(hostvars["localhost"].get("psf_certificate_store") or lab.dir / "certificates")
-    issuing_root = lab.dir / "pebble" / "issuing-root.pem"
+    issuing_root = Path(os.environ.get("PSF_E2E_ACME_ISSUING_ROOT") or lab.dir / "pebble" / "issuing-root.pem")
     assert certificates_of(tenants)
     for tenant, cert in certificates_of(tenants):
         directory = store / tenant / cert["name"]

@@ -15,9 +15,11 @@ SERVED_STATUSES = frozenset({"active", "suspended"})
 
 
 def _host_address(hostname: str, hostvars: Mapping[str, Any]) -> str:
+    # psf_monitoring_address: where the monitoring server reaches a host when that is not the
+    # registry's address (the lab's containers, whose registry addresses are the lab host's loopback).
     host = hostvars.get(hostname, {})
     vm = host.get("psf_vm") or {}
-    return str(vm.get("address") or host.get("ansible_host") or hostname)
+    return str(host.get("psf_monitoring_address") or vm.get("address") or host.get("ansible_host") or hostname)
 
 
 def _join_host_port(address: str, port: int) -> str:

@@ -159,8 +159,11 @@ _APP = {
         "certificate": _LABEL,
         "command": {**_NON_EMPTY_STRING, "description": "the app's ExecStart, run as its own user"},
         "health_path": {"type": "string", "pattern": "^/", "x-error": "must be a URL path starting with /"},
-        "packages": {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9+.-]+$",
-                                                 "x-error": "must be a Debian package name"}},
+        "packages": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9+.-]+$",
+                      "x-error": "must be a Debian package name"},
+        },
     },
 }
 

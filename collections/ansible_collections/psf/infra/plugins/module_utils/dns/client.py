@@ -357,8 +357,8 @@ class DnsServer:
         expiration = time.time() + (timeout or self.timeout)
         try:
             dns.query.send_tcp(connection.sock, wire, expiration)
-            response, _received_at = dns.query.receive_tcp(connection.sock, expiration, keyring=message.keyring,
-                                                request_mac=message.mac)
+            response, _received_at = dns.query.receive_tcp(
+                connection.sock, expiration, keyring=message.keyring, request_mac=message.mac)
         except Exception as err:
             raise self._explain_exception(err, what) from None
         if response.id != message.id:
