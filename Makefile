@@ -57,9 +57,11 @@ image: deps
 
 # The lab's machines (tenant VMs, backup and monitoring servers) are podman containers from the
 # image (playbooks/lab-vms.yml, run by site.yml); `make lab-vms-down` removes them.
+# SITE_ARGS: more ansible-playbook arguments, e.g. SITE_ARGS='--check --diff' (the drift report).
+SITE_ARGS ?=
 demo: deps image
 	$(PY) lab/labctl.py up
-	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
+	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml $(SITE_ARGS)
 	$(PY) -m psf_infra_runner.summary --inventory inventories/lab
 
 # The lab is brought up once for all pytest workers (and stopped after, unless it was already up);
@@ -68,7 +70,7 @@ TEST_WORKERS ?= 3
 test: deps image lint sanity
 	@was_up=0; $(PY) lab/labctl.py status >/dev/null 2>&1 && was_up=1; \
 	$(PY) lab/labctl.py up >/dev/null; \
-	status=0; $(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist load || status=$$?; \
+	status=0; $(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup || status=$$?; \
 	[ $$was_up = 1 ] || $(PY) lab/labctl.py down >/dev/null 2>&1 || true; \
 	exit $$status
 

@@ -28,7 +28,14 @@ def load_inventory(inventory: str, root: Path) -> dict[str, Any]:
     )
     if proc.returncode != 0:
         raise SystemExit(proc.stderr.strip() or "ansible-inventory failed")
-    return json.loads(proc.stdout)
+    return json.loads(proc.stdout, object_hook=plain_value)
+
+
+def plain_value(obj: dict[str, Any]) -> Any:
+    """ansible-inventory --list writes strings the inventory plugin marked unsafe as {"__ansible_unsafe": str}."""
+    if len(obj) == 1 and "__ansible_unsafe" in obj:
+        return obj["__ansible_unsafe"]
+    return obj
 
 
 def controller_vars(inventory: dict[str, Any]) -> dict[str, Any]:
@@ -94,19 +101,24 @@ def last_backup(metrics: str) -> str:
     return "no backup yet"
 
 
-def vm_status(host: str, hostvars: dict[str, Any]) -> str:
-    """Lab machines are podman containers (playbooks/lab-vms.yml): is it running, when was its backup."""
-    variables = hostvars.get(host)
-    if variables is None:
+def lab_machines() -> dict[str, tuple[str, str]]:
+    """Inventory host -> (container, state) of the lab's machines (playbooks/lab-vms.yml labels them)."""
+    listing = podman("ps", "--all", "--filter", "label=psf.infra.lab=vm", "--format", "json")
+    if listing is None or listing.returncode != 0:
+        return {}
+    return {c["Labels"]["psf.infra.inventory-host"]: (c["Names"][0], c["State"])
+            for c in json.loads(listing.stdout or "[]") if "psf.infra.inventory-host" in (c.get("Labels") or {})}
+
+
+def vm_status(host: str, hostvars: dict[str, Any], machines: dict[str, tuple[str, str]]) -> str:
+    """Where the VM runs; for a lab machine, whether its container runs and when it was last backed up."""
+    if host not in hostvars:
         return "not in inventory"
-    if variables.get("ansible_connection") != "containers.podman.podman":
-        return "in inventory"
-    container = str(variables.get("ansible_host", host))
-    state = podman("inspect", "--format", "{{.State.Status}}", container)
-    if state is None or state.returncode != 0:
-        return f"container {container} missing"
-    if state.stdout.strip() != "running":
-        return f"container {container} {state.stdout.strip()}"
+    if host not in machines:
+        return "no lab machine" if machines or hostvars[host].get("psf_lab_dir") else "in inventory"
+    container, state = machines[host]
+    if state != "running":
+        return f"container {container} {state}"
     metrics = podman("exec", container, "cat", "/var/lib/prometheus/node-exporter/backup.prom")
     backup = last_backup(metrics.stdout) if metrics is not None and metrics.returncode == 0 else "no backup yet"
     return f"container {container} running, {backup}"
@@ -128,6 +140,7 @@ def render(inventory: dict[str, Any], root: Path) -> list[str]:
     servers = name_servers(cvars)
     cert_dir = certificate_store(cvars, root)
     hostvars = inventory.get("_meta", {}).get("hostvars", {})
+    machines = lab_machines() if cvars.get("psf_lab_dir") else {}
     lines = [f"psf.infra: {len(tenants)} tenants in {cvars.get('psf_registry_env', '?')}"]
     for name in sorted(tenants):
         tenant = tenants[name]
@@ -148,7 +161,7 @@ def render(inventory: dict[str, Any], root: Path) -> list[str]:
         for vm in services.get("vms", []):
             host = f"{vm['name']}.{name}"
             paths = " ".join(vm.get("backup", {}).get("paths", []))
-            status = vm_status(host, hostvars)
+            status = vm_status(host, hostvars, machines)
             lines.append(f"  vm            {host}  size {vm.get('size')}  backup: {paths}  ({status})")
         for app in services.get("apps", []):
             lines.append(f"  app           {app['name']} on {app.get('vm')}")

@@ -285,7 +285,8 @@ def test_reuse_key_keeps_the_private_key(tenant, issued):
     assert rc == 0 and result["renewed"]
     assert key_path.read_bytes() == kept
     rc, result, _ = run_certificate(tenant.module_args(key_type="rsa-2048", force=True))
-    assert rc == 0 and key_path.read_bytes() != kept
+    assert rc == 0, result.get("msg")
+    assert key_path.read_bytes() != kept
 
 
 def test_names_change_triggers_a_new_certificate(tenant, issued):

@@ -12,6 +12,7 @@ deadline with a clear message, and errors turned into :class:`PsfInfraError`.
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,8 @@ BAD_NONCE_RETRIES = 10
 #: problem types worth retrying after the server's Retry-After (or a short pause)
 RETRYABLE_PROBLEMS = frozenset({"badNonce", "rateLimited", "serverInternal"})
 
+
+_NEW_ORDER_LOCK = threading.Lock()
 
 class Deadline:
     """One time limit for a whole order: every wait is cut to it; passing it raises a clear error."""
@@ -199,7 +202,12 @@ class AcmeSession:
         return when
 
     def new_order(self, csr_pem: bytes) -> messages.OrderResource:
-        return self._call("creating the order", self.client.new_order, csr_pem)
+        # One new-order request at a time from this process: pebble 2.4 (the lab's CA, Debian 12)
+        # deadlocks for good when two new orders interleave (its store lock and an authorization's
+        # lock are taken in opposite orders). Creating an order takes milliseconds; the slow parts
+        # (DNS-01, validation, finalisation) still run in parallel.
+        with _NEW_ORDER_LOCK:
+            return self._call("creating the order", self.client.new_order, csr_pem)
 
     def answer(self, challenge_body: messages.ChallengeBody) -> None:
         response = challenge_body.chall.response(self.net.key)
