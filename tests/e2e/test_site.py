@@ -78,11 +78,18 @@ def tail(text: str, lines: int = 80) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def plain_value(obj: dict[str, Any]) -> Any:
+    """ansible-inventory --list writes strings the inventory plugin marked unsafe as {"__ansible_unsafe": str}."""
+    if len(obj) == 1 and "__ansible_unsafe" in obj:
+        return obj["__ansible_unsafe"]
+    return obj
+
+
 @pytest.fixture(scope="module")
 def inventory() -> dict[str, Any]:
     result = run([str(BIN / "ansible-inventory"), "-i", INVENTORY, "--list"])
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(result.stdout, object_hook=plain_value)
 
 
 @pytest.fixture(scope="module")
@@ -103,18 +110,29 @@ def group(inventory: dict[str, Any], name: str) -> list[str]:
     return sorted(set(hosts))
 
 
+def lab_containers() -> dict[str, str]:
+    """Inventory host -> container name, from the labels playbooks/lab-vms.yml puts on each machine.
+
+    (ansible-inventory --list does not template, and the tenant VMs' ansible_host is a template.)
+    """
+    listing = podman("ps", "--all", "--filter", "label=psf.infra.lab=vm", "--format", "json")
+    return {c["Labels"]["psf.infra.inventory-host"]: c["Names"][0] for c in json.loads(listing.stdout or "[]")}
+
+
 def container(hostvars: dict[str, Any], host: str) -> str:
-    return str(hostvars[host]["ansible_host"])
+    names = lab_containers()
+    assert host in names, f"no lab machine for {host} (containers: {names})"
+    return names[host]
 
 
 @pytest.fixture(scope="module")
-def site(lab: Any, inventory: dict[str, Any], hostvars: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def site(lab: Any, inventory: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Runs site.yml once (must succeed); removes the lab machines afterwards if it made them."""
     build = run(["bash", "lab/build-image.sh"])
     assert build.returncode == 0, f"lab/build-image.sh failed:\n{tail(build.stdout + build.stderr)}"
-    machines = [container(hostvars, host) for host in group(inventory, "lab_vm_hosts")]
+    machines = group(inventory, "lab_vm_hosts")
     assert machines, "inventories/lab declares no lab machines (group lab_vm_hosts)"
-    existed = [name for name in machines if podman("container", "exists", name, check=False).returncode == 0]
+    existed = sorted(set(machines) & set(lab_containers()))
     first, seconds = playbook(SITE)
     print(f"\nsite.yml first run: {seconds:.1f} s (lab machines existed before: {existed or 'none'})")
     yield {"first": first, "first_seconds": seconds}

@@ -907,7 +907,7 @@ class InventoryHost:
 def inventory_hosts(registry: Registry) -> list[InventoryHost]:
     """The inventory hosts of the registry: one per VM of an active or suspended tenant.
 
-    Host names, groups and variables follow docs/helpers/CONTRACTS.md exactly.
+    Host names, groups and variables follow docs/contracts.md exactly.
     """
     hosts = []
     for tenant, vm in registry.hosted_vms():
