@@ -45,7 +45,7 @@ $(STAMPS)/venv: requirements.txt constraints.txt pyproject.toml | $(STAMPS)/apt
 	@mkdir -p $(STAMPS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 # The podman image for Molecule (debootstrap, cached in podman's storage).
