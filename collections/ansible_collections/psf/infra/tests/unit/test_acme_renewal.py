@@ -31,7 +31,7 @@ from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraEr
 
 UTC = datetime.UTC
 ISSUED = datetime.datetime(2026, 1, 1, tzinfo=UTC)
-NAMES = ["example.test", "www.example.test", "*.example.test"]
+NAMES = ("example.test", "www.example.test", "*.example.test")
 
 
 def facts(names=NAMES, key_type="ecdsa-p256", days=90) -> CertificateFacts:

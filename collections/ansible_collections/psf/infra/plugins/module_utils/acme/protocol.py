@@ -37,7 +37,9 @@ BAD_NONCE_RETRIES = 10
 RETRYABLE_PROBLEMS = frozenset({"badNonce", "rateLimited", "serverInternal"})
 
 
+# See AcmeSession.new_order.
 _NEW_ORDER_LOCK = threading.Lock()
+
 
 class Deadline:
     """One time limit for a whole order: every wait is cut to it; passing it raises a clear error."""
