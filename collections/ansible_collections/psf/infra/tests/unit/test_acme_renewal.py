@@ -149,7 +149,7 @@ def test_csr_carries_every_name_and_the_first_as_common_name():
     private_key = keys.generate_key("ecdsa-p256")
     csr = x509.load_pem_x509_csr(keys.build_csr(private_key, NAMES))
     san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.DNSName) == NAMES
+    assert san.get_values_for_type(x509.DNSName) == list(NAMES)
     assert csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "example.test"
     assert csr.is_signature_valid
 
