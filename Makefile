@@ -70,7 +70,7 @@ TEST_WORKERS ?= 3
 test: deps image lint sanity
 	@was_up=0; $(PY) lab/labctl.py status >/dev/null 2>&1 && was_up=1; \
 	$(PY) lab/labctl.py up >/dev/null; \
-	status=0; $(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup || status=$$?; \
+	status=0; $(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) || status=$$?; \
 	[ $$was_up = 1 ] || $(PY) lab/labctl.py down >/dev/null 2>&1 || true; \
 	exit $$status
 

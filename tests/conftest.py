@@ -105,13 +105,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return 2
 
     items.sort(key=weight)
-    for item in items:
-        if item.path.name in SERIAL_LAB_MODULES:
-            item.add_marker(pytest.mark.xdist_group(name="lab-site"))
 
 
-# Test modules that converge the lab's shared name server configuration or issue certificates in
-# bulk run one after another on one pytest-xdist worker (`--dist loadgroup`): two playbooks
-# rewriting the lab primary's zone list at once would race, and pebble 2.4 deadlocks when new
-# orders from two processes interleave (see plugins/module_utils/acme/protocol.py).
+# The test modules that converge the lab's shared name server configuration or issue certificates
+# in bulk run one after another on one pytest-xdist worker: two playbooks rewriting the lab
+# primary's zone list at once would race, the end-to-end test's module-scoped fixture (the lab
+# machines) must live on one worker, and pebble 2.4 deadlocks when new orders from two processes
+# interleave (see plugins/module_utils/acme/protocol.py). Every other test is scheduled on its own.
 SERIAL_LAB_MODULES = frozenset({"test_site.py", "test_nameserver_lab.py", "test_certificate.py"})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LabAwareScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if Path(nodeid.split("::", 1)[0]).name in SERIAL_LAB_MODULES:
+                return "lab-site"
+            return nodeid
+
+    return LabAwareScheduling(config, log)

@@ -33,6 +33,7 @@ import labctl
 import pytest
 
 # One run of the whole site on 2 cores takes minutes; the fixture runs it inside the first test.
+# One pytest-xdist worker runs the tests that converge the lab (SERIAL_LAB_MODULES, tests/conftest.py).
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 REPO = Path(__file__).resolve().parents[2]

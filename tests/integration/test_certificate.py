@@ -29,7 +29,8 @@ import labctl  # noqa: E402  (tests/conftest.py puts lab/ on sys.path)
 from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer, TsigKey  # noqa: E402
 from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change  # noqa: E402
 
-pytestmark = pytest.mark.lab
+# One pytest-xdist worker runs the tests that converge the lab (SERIAL_LAB_MODULES, tests/conftest.py).
+pytestmark = [pytest.mark.lab]
 
 PLAYBOOK_ENV = {
     "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),

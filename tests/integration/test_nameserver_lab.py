@@ -32,6 +32,7 @@ LAB_INVENTORY = REPO / "inventories" / "lab"
 sys.path.insert(0, str(REPO / "collections" / "ansible_collections" / "psf" / "infra" / "plugins" / "filter"))
 from tsig import derive_tsig_secret  # noqa: E402
 
+# One pytest-xdist worker runs the tests that converge the lab (SERIAL_LAB_MODULES, tests/conftest.py).
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 TENANT_ZONES = {"packaging.test": "packaging", "pyladies-berlin.test": "pyladies-berlin"}
