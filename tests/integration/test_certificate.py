@@ -241,7 +241,7 @@ def test_secrets_never_appear_in_the_output(tenant, issued):
 def test_rerun_is_a_no_op(tenant, issued):
     before = Path(issued[1]["files"]["cert"]).read_bytes()
     rc, result, stats = run_certificate(tenant.module_args())
-    assert rc == 0 and stats["changed"] == 0
+    assert rc == 0 and stats["changed"] == 0, result.get("msg")
     assert result["reason"].startswith("valid until")
     assert any("renewal information" in note for note in result["notes"])  # pebble 2.4 offers no ARI
     assert Path(result["files"]["cert"]).read_bytes() == before
@@ -250,7 +250,7 @@ def test_rerun_is_a_no_op(tenant, issued):
 def test_check_mode_says_it_would_renew_and_why_without_changing_anything(tenant, issued):
     before = Path(issued[1]["files"]["cert"]).read_bytes()
     rc, result, stats = run_certificate(tenant.module_args(renew_before_days=100000), check=True, diff=True)
-    assert rc == 0 and stats["changed"] == 1
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
     assert "renewal due since" in result["reason"]
     assert result["diff"]["before"]["serial"] == result["certificate"]["serial"]
     assert Path(issued[1]["files"]["cert"]).read_bytes() == before
@@ -274,13 +274,13 @@ def test_key_type_change_triggers_a_new_certificate_then_settles(tenant, issued)
                           capture_output=True, text=True, check=True).stdout
     assert "rsaEncryption" in text and "2048 bit" in text
     rc, result, stats = run_certificate(tenant.module_args(key_type="rsa-2048"))
-    assert rc == 0 and stats["changed"] == 0
+    assert rc == 0 and stats["changed"] == 0, result.get("msg")
 
 
 def test_reuse_key_keeps_the_private_key(tenant, issued):
     key_path = Path(issued[1]["files"]["key"])
-    rc, _, _ = run_certificate(tenant.module_args(key_type="rsa-2048", force=True, reuse_key=True))
-    assert rc == 0
+    rc, result, _ = run_certificate(tenant.module_args(key_type="rsa-2048", force=True, reuse_key=True))
+    assert rc == 0, result.get("msg")
     kept = key_path.read_bytes()
     rc, result, _ = run_certificate(tenant.module_args(key_type="rsa-2048", force=True, reuse_key=True))
     assert rc == 0 and result["renewed"]
@@ -293,10 +293,10 @@ def test_reuse_key_keeps_the_private_key(tenant, issued):
 def test_names_change_triggers_a_new_certificate(tenant, issued):
     rc, result, stats = run_certificate(tenant.module_args(names=[tenant.zone, f"www.{tenant.zone}"],
                                                            dest=str(tenant.workdir / "live" / "names")))
-    assert rc == 0 and stats["changed"] == 1
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
     rc, result, stats = run_certificate(tenant.module_args(names=[tenant.zone],
                                                            dest=str(tenant.workdir / "live" / "names")))
-    assert rc == 0 and stats["changed"] == 1
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
     assert result["reason"] == f"names changed (added: none; removed: www.{tenant.zone})"
 
 

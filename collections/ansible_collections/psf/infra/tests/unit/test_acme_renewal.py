@@ -238,3 +238,51 @@ def test_a_certificate_for_another_key_is_renewed(tmp_path):
 def test_wildcards_need_dns01():
     with pytest.raises(PsfInfraError, match="wildcard"):
         issue.CertificateJob(names=["*.example.test"], dest="/tmp/x", challenge=issue.HTTP01, webroot="/srv")
+
+
+class _FakeAccount:
+    """Only what _collect_answers asks of the session: the DNS-01 value of a challenge."""
+
+    def dns01_value(self, challenge) -> str:
+        return f"value-for-{challenge.encode('token')}"
+
+
+def _authorization(identifier: str, status: str, challenge_status: str, *, wildcard: bool = False):
+    from acme import challenges, messages
+
+    body = messages.ChallengeBody(chall=challenges.DNS01(token=os.urandom(16)),
+                                  uri=f"https://ca.test/chal/{identifier}",
+                                  status=messages.Status.from_json(challenge_status))
+    authz = messages.Authorization(identifier=messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=identifier),
+                                   status=messages.Status.from_json(status), challenges=(body,),
+                                   wildcard=wildcard or None)
+    return messages.AuthorizationResource(body=authz, uri=f"https://ca.test/authz/{identifier}")
+
+
+def test_authorizations_the_ca_reused_are_not_answered_again():
+    """A reused (valid) authorization has nothing to prove: answering its challenge is refused by the CA.
+    The authorization is parsed from JSON as a CA sends it, so its status is acme's Status, not a string."""
+    from acme import messages
+
+    fresh = _authorization("www.example.test", "pending", "pending")
+    reused = messages.AuthorizationResource.from_json(
+        _authorization("example.test", "valid", "valid").to_json())
+    order = messages.OrderResource(body=messages.Order(), authorizations=[fresh, reused])
+    answers = issue._collect_answers(_FakeAccount(), order, "dns-01")
+    assert [answer.identifier for answer in answers] == ["www.example.test"]
+
+
+def test_a_pending_authorization_with_a_valid_challenge_is_not_answered_again():
+    from acme import messages
+
+    racing = _authorization("example.test", "pending", "valid")
+    order = messages.OrderResource(body=messages.Order(), authorizations=[racing])
+    assert issue._collect_answers(_FakeAccount(), order, "dns-01") == []
+
+
+def test_wildcard_authorizations_are_answered_under_the_wildcard_name():
+    from acme import messages
+
+    order = messages.OrderResource(body=messages.Order(), authorizations=[
+        _authorization("example.test", "pending", "pending", wildcard=True)])
+    assert [answer.identifier for answer in issue._collect_answers(_FakeAccount(), order, "dns-01")] == ["*.example.test"]

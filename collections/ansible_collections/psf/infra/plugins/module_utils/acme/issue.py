@@ -30,6 +30,7 @@ from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraEr
 
 try:
     from acme import challenges as acme_challenges
+    from acme import messages as acme_messages
     from cryptography import x509
 except ImportError:  # the module reports missing libraries (acme.deps), sanity imports without them
     HAS_LIBRARIES = False
@@ -181,11 +182,16 @@ def _collect_answers(session: AcmeSession, order, challenge_type: str) -> list[C
     answers = []
     for authz in order.authorizations:
         identifier = authz.body.identifier.value
-        if authz.body.status == "valid":  # reused authorization: nothing to prove
+        # A CA may hand back an authorization this account already proved (Let's Encrypt for 30 days;
+        # pebble now and then even with PEBBLE_AUTHZREUSE=0): nothing to prove, and answering its
+        # challenge again is refused. acme's Status constants compare equal only to each other.
+        if authz.body.status == acme_messages.STATUS_VALID:
             continue
         for body in authz.body.challenges:
             if body.chall.typ != challenge_type:
                 continue
+            if body.status == acme_messages.STATUS_VALID:  # proved already: the authorization follows
+                break
             if isinstance(body.chall, acme_challenges.DNS01):
                 name = f"*.{identifier}" if authz.body.wildcard else identifier
                 answers.append(ChallengeAnswer(name, body, session.dns01_value(body.chall)))
