@@ -328,3 +328,45 @@ def test_a_cname_and_an_address_replace_each_other_in_one_run(lab):
         assert live[("api", "CNAME")] == (300, [f"www.{zone}"])
         assert ("www", "CNAME") not in live and ("api", "A") not in live
         assert sync_zone(server, ZoneRequest(zone, parse_records(swap, zone), prune=True))["changed"] is False
+
+
+def test_the_shipped_module_and_the_in_process_action_agree(lab, tmp_path):
+    """On the controller the action plugin runs the module's code in ansible-playbook's process; with
+    ``psf_dns_in_process: false`` (or on any other host) the module is shipped as usual. Each path
+    must see the other's work as done, return the same fields, and keep the secret out of the output."""
+    server = primary(lab)
+
+    def task(records: list[dict], in_process: bool) -> dict:
+        return {**zone_task(lab, zone, records), "vars": {"psf_dns_in_process": in_process}}
+
+    changed = [dict(record, values=["192.0.2.99"]) if record["name"] == "mail" else record for record in RECORDS]
+    with fresh_zone(lab, "dnsz-paths") as zone:
+        output = run_playbook(tmp_path, [task(RECORDS, False), task(RECORDS, True), task(changed, True),
+                                         task(changed, False)], diff=True)
+        shipped, in_process, change, shipped_again = task_results(output)
+        assert shipped["changed"] is True and shipped["counts"]["added"] == len(RECORDS) - 1
+        assert in_process["changed"] is False and in_process["messages_sent"] == 0
+        assert change["changed"] is True and change["counts"] == {"added": 0, "changed": 1, "deleted": 0}
+        assert shipped_again["changed"] is False
+        assert set(shipped) - {"diff"} == set(in_process) - {"diff"}
+        assert shipped["invocation"]["module_args"]["tsig_key_secret"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+        assert in_process["invocation"]["module_args"]["tsig_key_secret"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+        assert lab.key("staff-key")["secret"] not in output["stdout"] + output["stderr"]
+        assert relative_records(server, zone)[("mail", "A")] == (3600, ["192.0.2.99"])
+
+
+def test_bad_arguments_are_refused_the_same_way_in_process(lab, tmp_path):
+    with fresh_zone(lab, "dnsz-args") as zone:
+        serial = primary(lab).soa_serial(zone)
+        both = {**server_vars(lab), "zone": zone, "records": [NS], "zone_file": str(tmp_path / "zone.db")}
+        wrong_type = {**server_vars(lab), "zone": zone, "records": [NS], "prune": "perhaps"}
+        not_a_list = {**server_vars(lab), "zone": zone, "records": "www A 192.0.2.1"}
+        output = run_playbook(tmp_path, [{"name": name, "psf.infra.dns_zone": args, "ignore_errors": True}
+                                         for name, args in (("both", both), ("type", wrong_type),
+                                                            ("list", not_a_list))])
+        both_result, type_result, list_result = task_results(output)
+        assert both_result["failed"] and "mutually exclusive: records|zone_file" in both_result["msg"]
+        assert type_result["failed"] and "prune" in type_result["msg"]
+        assert list_result["failed"] and list_result["field"] == "records"
+        assert lab.key("staff-key")["secret"] not in output["stdout"] + output["stderr"]
+        assert primary(lab).soa_serial(zone) == serial  # nothing was sent

@@ -223,85 +223,33 @@ secondaries:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.psf.infra.plugins.module_utils.dns.options import (
     REQUIRED_LIBRARIES,
-    SERVER_ARGUMENT_SPEC,
     SERVER_REQUIRED_TOGETHER,
+    ZONE_ARGUMENT_SPEC,
+    ZONE_MUTUALLY_EXCLUSIVE,
+    ZONE_REQUIRED_ONE_OF,
 )
 
 try:
-    from ansible_collections.psf.infra.plugins.module_utils.dns.diff import SafetyPolicy
-    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
-        failing_on_errors,
-        secondaries_from_params,
-        server_from_params,
-    )
-    from ansible_collections.psf.infra.plugins.module_utils.dns.zone import ZoneRequest, declared_rrsets, sync_zone
-    from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
+    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import failing_on_errors
+    from ansible_collections.psf.infra.plugins.module_utils.dns.zone_task import echoed_arguments, run_dns_zone
 except ImportError as error:  # dnspython or netaddr missing where the module runs
     IMPORT_ERROR: ImportError | None = error
 else:
     IMPORT_ERROR = None
 
-ARGUMENT_SPEC = {
-    **SERVER_ARGUMENT_SPEC,
-    "zone": {"type": "str", "required": True},
-    # values are checked by module_utils (errors there name the tenant file, the record and the field)
-    "records": {"type": "list", "elements": "dict", "options": {
-        "name": {"type": "str", "required": True},
-        "type": {"type": "str", "required": True},
-        "ttl": {"type": "int"},
-        "values": {"type": "list", "elements": "str", "required": True},
-    }},
-    "zone_file": {"type": "path"},
-    "default_ttl": {"type": "int", "default": 3600},
-    "prune": {"type": "bool", "default": False},
-    "ignore": {"type": "list", "elements": "str", "default": []},
-    "force": {"type": "bool", "default": False},
-    "max_update_percent": {"type": "float", "default": 30.0},
-    "max_delete_percent": {"type": "float", "default": 30.0},
-    "safety_min_rrsets": {"type": "int", "default": 10},
-    "wait_for_secondaries": {"type": "float", "default": 0.0},
-    "report_changes": {"type": "int", "default": 1000},
-    "tenant": {"type": "str"},
-    "source_file": {"type": "str"},
-}
-
-
-def read_zone_file(path: str, tenant: str | None) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as err:
-        raise InvalidInput(f"cannot read the zone file: {err.strerror}", tenant=tenant, file=path,
-                           field="zone_file") from None
-
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+    # When the task runs on the controller, the action plugin of the same name runs run_dns_zone in
+    # ansible-playbook's own process instead (plugins/action/dns_zone.py); this is the shipped path.
+    module = AnsibleModule(argument_spec=ZONE_ARGUMENT_SPEC, supports_check_mode=True,
                            required_together=SERVER_REQUIRED_TOGETHER,
-                           mutually_exclusive=[["records", "zone_file"]],
-                           required_one_of=[["records", "zone_file"]])
+                           mutually_exclusive=ZONE_MUTUALLY_EXCLUSIVE,
+                           required_one_of=ZONE_REQUIRED_ONE_OF)
     if IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
-    params = module.params
     with failing_on_errors(module):
-        zone_text = read_zone_file(params["zone_file"], params["tenant"]) if params["zone_file"] else None
-        desired = declared_rrsets(params["zone"], params["records"], zone_text,
-                                  default_ttl=params["default_ttl"], tenant=params["tenant"],
-                                  source_file=params["source_file"] or params["zone_file"])
-        policy = SafetyPolicy(max_update_fraction=params["max_update_percent"] / 100,
-                              max_delete_fraction=params["max_delete_percent"] / 100,
-                              min_existing=params["safety_min_rrsets"], force=params["force"])
-        request = ZoneRequest(params["zone"], desired, params["prune"], params["ignore"], policy,
-                              params["tenant"], params["source_file"], params["report_changes"])
-        result = sync_zone(server_from_params(params), request, check_mode=module.check_mode,
-                           secondaries=secondaries_from_params(params),
-                           wait_for_secondaries=params["wait_for_secondaries"])
-    if module._diff and result["changed"]:
-        result["diff"] = {"prepared": result["plan"]}
-    # Echoing thousands of records back costs more than the DNS work; say how many there were.
-    records = params["records"]
-    result["invocation"] = {"module_args": {**params, "records": f"<{len(records)} records>"} if records
-                            else params}
+        result = run_dns_zone(module.params, check_mode=module.check_mode, diff=module._diff)
+    result["invocation"] = {"module_args": echoed_arguments(module.params)}
     module.exit_json(**result)
 
 

@@ -285,4 +285,5 @@ def test_wildcard_authorizations_are_answered_under_the_wildcard_name():
 
     order = messages.OrderResource(body=messages.Order(), authorizations=[
         _authorization("example.test", "pending", "pending", wildcard=True)])
-    assert [answer.identifier for answer in issue._collect_answers(_FakeAccount(), order, "dns-01")] == ["*.example.test"]
+    answers = issue._collect_answers(_FakeAccount(), order, "dns-01")
+    assert [answer.identifier for answer in answers] == ["*.example.test"]

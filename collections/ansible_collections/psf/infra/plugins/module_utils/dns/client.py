@@ -54,11 +54,13 @@ import base64
 import binascii
 import re
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import dns.entropy
 import dns.exception
 import dns.flags
 import dns.message
@@ -68,8 +70,7 @@ import dns.rcode
 import dns.rdata
 import dns.rdatatype
 import dns.tsig
-import dns.update
-import dns.xfr
+from ansible_collections.psf.infra.plugins.module_utils.dns import wire
 from ansible_collections.psf.infra.plugins.module_utils.dns.model import (
     SOA,
     Change,
@@ -187,28 +188,28 @@ class DnsServer:
         name are one RRSIG entry. The apex SOA is included.
         """
         origin = to_name(zone)
-        keyring, keyname, algorithm = self._tsig_args()
-        collected: dict[RRsetKey, tuple[int, list[dns.rdata.Rdata]]] = {}
+        what = f"zone transfer (AXFR) of {origin}"
+        key = self._tsig_key()
+        query = dns.message.make_query(origin, dns.rdatatype.AXFR, want_dnssec=False)
+        self._sign(query)
+        request = query.to_wire()
+        collector = wire.AxfrCollector(origin, key, query.id, query.mac if key is not None else None)
+        deadline = time.monotonic() + self.timeout * 6
         try:
-            for message in dns.query.xfr(self.address, origin, port=self.port, timeout=self.timeout,
-                                         lifetime=self.timeout * 6, keyring=keyring, keyname=keyname,
-                                         keyalgorithm=algorithm, relativize=False):
-                for rrset in message.answer:
-                    key = (rrset.name, rrset.rdtype)
-                    entry = collected.get(key)
-                    if entry is None:
-                        collected[key] = (rrset.ttl, list(rrset))
-                    else:
-                        entry[1].extend(rrset)
-        except dns.xfr.TransferError as err:
-            raise DnsError(self._explain_rcode(err.rcode, f"zone transfer (AXFR) of {origin}")) from None
+            with socket.create_connection((self.address, self.port), timeout=self.timeout) as sock:
+                sock.sendall(struct.pack("!H", len(request)) + request)
+                for message in wire.tcp_messages(sock, deadline):
+                    rcode = collector.feed(message)
+                    if rcode != dns.rcode.NOERROR:
+                        raise DnsError(self._explain_rcode(rcode, what))
+                    if collector.done:
+                        break
         except Exception as err:
-            raise self._explain_exception(err, f"zone transfer (AXFR) of {origin}") from None
-        rrsets = {key: RRset(key[0], key[1], ttl, rdatas) for key, (ttl, rdatas) in collected.items()}
-        soa = rrsets.get((origin, SOA))
-        if soa is None:
+            raise self._explain_exception(err, what) from None
+        rrsets = collector.rrsets()
+        if collector.serial is None or (origin, SOA) not in rrsets:
             raise DnsError(f"{self.where}: the zone transfer of {origin} has no SOA at the apex")
-        return next(iter(soa.rdatas)).serial, rrsets
+        return collector.serial, rrsets
 
     def soa(self, zone: str | dns.name.Name) -> RRset:
         """The apex SOA rrset, from an authoritative answer."""
@@ -290,17 +291,14 @@ class DnsServer:
                 before_first_message()
             serial = expected_serial
             pending = list(batches)
+            key = self._tsig_key()
             while pending:
                 batch = pending.pop(0)
-                message = dns.update.UpdateMessage(origin)
-                if soa_rdata is not None:
-                    message.present(origin, soa_rdata.replace(serial=serial))
-                for change in batch:
-                    _add_operations(message, change)
-                self._sign(message)
+                message_id = dns.entropy.random_16()
+                prerequisite = soa_rdata.replace(serial=serial) if soa_rdata is not None else None
                 try:
-                    wire = message.to_wire()
-                except dns.exception.TooBig:
+                    request = wire.render_update(origin, batch, message_id, prerequisite)
+                except wire.TooBig:
                     if len(batch) == 1:
                         too_big = f"{batch[0].name} {dns.rdatatype.to_text(batch[0].rdtype)}"
                         raise DnsError(f"the change of {too_big} does not fit in one 64 KiB UPDATE "
@@ -308,9 +306,12 @@ class DnsServer:
                     half = len(batch) // 2
                     pending[:0] = [batch[:half], batch[half:]]
                     continue
+                mac = None
+                if key is not None:
+                    request, mac = wire.sign(request, key, message_id)
                 # a signed zone signs every changed rrset before answering: big messages take longer
                 patience = self.timeout * max(1.0, len(batch) / RECORDS_PER_TIMEOUT)
-                response = self._exchange(connection, message, wire, f"update of {origin}", patience)
+                response = self._exchange(connection, request, message_id, mac, f"update of {origin}", patience)
                 rcode = response.rcode()
                 if rcode == dns.rcode.NXRRSET and soa_rdata is not None:
                     current = self._serial_or_none(connection, origin)
@@ -335,11 +336,6 @@ class DnsServer:
 
     # ---- plumbing ------------------------------------------------------------------------------
 
-    def _tsig_args(self) -> tuple[Any, Any, Any]:
-        if self.tsig is None:
-            return None, None, dns.tsig.default_algorithm
-        return self.tsig.keyring, self.tsig.name, self.tsig.algorithm
-
     def _sign(self, message: dns.message.Message) -> None:
         if self.tsig is not None:
             message.use_tsig(self.tsig.keyring, keyname=self.tsig.name, algorithm=self.tsig.algorithm)
@@ -352,16 +348,21 @@ class DnsServer:
         sock.setblocking(False)  # dnspython waits with its own per-message deadlines
         return _Connection(sock)
 
-    def _exchange(self, connection: _Connection, message: dns.message.Message, wire: bytes,
+    def _tsig_key(self) -> dns.tsig.Key | None:
+        return None if self.tsig is None else dns.tsig.Key(self.tsig.name, self.tsig.secret, self.tsig.algorithm)
+
+    def _exchange(self, connection: _Connection, request: bytes, message_id: int, request_mac: bytes | None,
                   what: str, timeout: float | None = None) -> dns.message.Message:
+        """Send one message and read its answer, whose TSIG is checked against ``request_mac``."""
         expiration = time.time() + (timeout or self.timeout)
         try:
-            dns.query.send_tcp(connection.sock, wire, expiration)
+            dns.query.send_tcp(connection.sock, request, expiration)
             response, _received_at = dns.query.receive_tcp(
-                connection.sock, expiration, keyring=message.keyring, request_mac=message.mac)
+                connection.sock, expiration, keyring=self.tsig.keyring if self.tsig else None,
+                request_mac=request_mac or b"")
         except Exception as err:
             raise self._explain_exception(err, what) from None
-        if response.id != message.id:
+        if response.id != message_id:
             raise DnsError(f"{self.where}: {what}: the answer does not match the request (id mismatch)")
         return response
 
@@ -369,7 +370,7 @@ class DnsServer:
         request = dns.message.make_query(origin, SOA)
         self._sign(request)
         what = f"SOA query for {origin}"
-        response = self._exchange(connection, request, request.to_wire(), what)
+        response = self._exchange(connection, request.to_wire(), request.id, request.mac, what)
         rrset = self._answer_rrset(response, origin, SOA, what)
         if rrset is None:
             raise DnsError(f"{self.where} has no SOA for {origin}: is the zone loaded there?")
@@ -463,40 +464,6 @@ class _Connection:
 
     def __exit__(self, *exc_info: object) -> None:
         self.sock.close()
-
-
-def _add_operations(message: dns.update.UpdateMessage, change: Change) -> None:
-    """The RFC 2136 operations for one change: only the difference, or a replace on TTL change."""
-    old, new = change.old, change.new
-    name, rdtype = change.name, change.rdtype
-    if new is None or not new.digests:
-        if old is not None and old.digests:
-            if _is_partial(change):
-                message.delete(name, *old.rdatas)
-            else:
-                message.delete(name, rdtype)
-        return
-    if old is None or not old.digests:
-        message.add(name, new.ttl, *new.rdatas)
-        return
-    if old.ttl != new.ttl:
-        message.delete(name, rdtype)
-        message.add(name, new.ttl, *new.rdatas)
-        return
-    removed = old.digests - new.digests
-    added = new.digests - old.digests
-    if removed:
-        message.delete(name, *old.rdatas_of(removed))
-    if added:
-        message.add(name, new.ttl, *new.rdatas_of(added))
-
-
-def _is_partial(change: Change) -> bool:
-    """A deletion that names its values (``Change.remove_values``) deletes only those values.
-
-    A deletion from a plan (old = the live rrset, new = None) deletes the whole rrset.
-    """
-    return change.new is not None
 
 
 def _estimated_size(origin_length: int, change: Change) -> int:

@@ -117,7 +117,7 @@ def plan_zone(live: Mapping[RRsetKey, RRset], desired: Mapping[RRsetKey, RRset],
 
 def apply_changes(live: Mapping[RRsetKey, RRset], changes: Iterable[Change]) -> dict[RRsetKey, RRset]:
     """The zone after ``changes``, applied the way the UPDATE operations the client sends for them act
-    on the server (see ``client._add_operations``); used for the consistency check and the tests."""
+    on the server (see ``wire.change_operations``); used for the consistency check and the tests."""
     result = dict(live)
     for change in changes:
         key, old, new = change.key, change.old, change.new

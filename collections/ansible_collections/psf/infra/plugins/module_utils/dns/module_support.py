@@ -50,13 +50,18 @@ def secondaries_from_params(params: Mapping[str, Any]) -> list[Secondary]:
             for index, item in enumerate(params.get("secondaries") or [])]
 
 
+def error_fields(err: PsfInfraError) -> dict[str, Any]:
+    """A failure as result fields: the message, the error's kind and, for bad input, where it is."""
+    fields: dict[str, Any] = {"msg": str(err), "error": type(err).__name__}
+    if isinstance(err, InvalidInput):
+        fields.update(tenant=err.tenant, file=err.file, field=err.field)
+    return fields
+
+
 @contextmanager
 def failing_on_errors(module: Any) -> Iterator[None]:
     """Turn every PsfInfraError into ``module.fail_json`` with its message (the one place we do)."""
     try:
         yield
     except PsfInfraError as err:
-        extra = {}
-        if isinstance(err, InvalidInput):
-            extra = {"tenant": err.tenant, "file": err.file, "field": err.field}
-        module.fail_json(msg=str(err), error=type(err).__name__, **extra)
+        module.fail_json(**error_fields(err))

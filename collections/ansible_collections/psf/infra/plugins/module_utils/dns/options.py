@@ -26,3 +26,30 @@ SERVER_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 }
 SERVER_REQUIRED_TOGETHER = [["tsig_key_name", "tsig_key_secret"]]
 REQUIRED_LIBRARIES = "dnspython (2.6 or later) and netaddr"
+
+#: psf.infra.dns_zone's options (the module and its action plugin share them).
+ZONE_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    **SERVER_ARGUMENT_SPEC,
+    "zone": {"type": "str", "required": True},
+    # values are checked by module_utils (errors there name the tenant file, the record and the field)
+    "records": {"type": "list", "elements": "dict", "options": {
+        "name": {"type": "str", "required": True},
+        "type": {"type": "str", "required": True},
+        "ttl": {"type": "int"},
+        "values": {"type": "list", "elements": "str", "required": True},
+    }},
+    "zone_file": {"type": "path"},
+    "default_ttl": {"type": "int", "default": 3600},
+    "prune": {"type": "bool", "default": False},
+    "ignore": {"type": "list", "elements": "str", "default": []},
+    "force": {"type": "bool", "default": False},
+    "max_update_percent": {"type": "float", "default": 30.0},
+    "max_delete_percent": {"type": "float", "default": 30.0},
+    "safety_min_rrsets": {"type": "int", "default": 10},
+    "wait_for_secondaries": {"type": "float", "default": 0.0},
+    "report_changes": {"type": "int", "default": 1000},
+    "tenant": {"type": "str"},
+    "source_file": {"type": "str"},
+}
+ZONE_MUTUALLY_EXCLUSIVE = [["records", "zone_file"]]
+ZONE_REQUIRED_ONE_OF = [["records", "zone_file"]]

@@ -1,0 +1,87 @@
+# Copyright: PSF Infrastructure Working Group
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Action plugin of psf.infra.dns_zone: runs the module's code inside ansible-playbook on the controller.
+
+A DNS task talks to the name servers over the network, so it normally runs on the controller
+(``hosts: localhost`` or ``delegate_to: localhost``). Shipping it as a module there costs more than the
+DNS work for a big zone: the arguments (10,000 records) are serialised into an AnsiballZ payload, a
+new Python starts, imports dnspython and validates every record against the argument spec again.
+Here, when the task's connection is ``local`` without ``become``, the same
+``module_utils.dns.zone_task.run_dns_zone`` runs in this process instead, after the same argument
+checks. Anywhere else (a remote host, ``become``, libraries missing on the controller, or
+``psf_dns_in_process: false``) the module is shipped as usual. Both paths return the same result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
+from ansible_collections.psf.infra.plugins.module_utils.dns.options import (
+    SERVER_REQUIRED_TOGETHER,
+    ZONE_ARGUMENT_SPEC,
+    ZONE_MUTUALLY_EXCLUSIVE,
+    ZONE_REQUIRED_ONE_OF,
+)
+
+try:
+    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import error_fields
+    from ansible_collections.psf.infra.plugins.module_utils.dns.zone_task import echoed_arguments, run_dns_zone
+    from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+except ImportError:  # dnspython or netaddr missing on the controller: ship the module instead
+    IN_PROCESS_AVAILABLE = False
+else:
+    IN_PROCESS_AVAILABLE = True
+
+MODULE = "psf.infra.dns_zone"
+
+#: The records are checked field by field by module_utils.dns.validate (its errors name the tenant file,
+#: the record and the field). They are kept out of the generic validation: ArgumentSpecValidator deep-copies
+#: its input, which for 10,000 templated records costs more (1.7 s) than the whole DNS work.
+IN_PROCESS_SPEC = {**ZONE_ARGUMENT_SPEC, "records": {"type": "raw"}}
+
+
+class ActionModule(ActionBase):
+    _supports_check_mode = True
+    _supports_async = False
+
+    def _in_process(self, task_vars: dict[str, Any]) -> bool:
+        if not IN_PROCESS_AVAILABLE or self._play_context.become:
+            return False
+        if not boolean(self._templar.template(task_vars.get("psf_dns_in_process", True)), strict=False):
+            return False
+        return getattr(self._connection, "transport", None) == "local"
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        if not self._in_process(task_vars):
+            result.update(self._execute_module(module_name=MODULE, module_args=self._task.args,
+                                               task_vars=task_vars))
+            return result
+
+        validator = ArgumentSpecValidator(IN_PROCESS_SPEC, mutually_exclusive=ZONE_MUTUALLY_EXCLUSIVE,
+                                          required_together=SERVER_REQUIRED_TOGETHER,
+                                          required_one_of=ZONE_REQUIRED_ONE_OF)
+        args = dict(self._task.args)
+        records = args.pop("records", None)
+        if records is not None:
+            args["records"] = True  # present (for mutually_exclusive / required_one_of), not copied
+        checked = validator.validate(args)
+        no_log_values = checked._no_log_values
+        if checked.error_messages:
+            result.update(failed=True, msg="; ".join(checked.error_messages))
+            return remove_values(result, no_log_values)
+        params = dict(checked.validated_parameters, records=records)
+        try:
+            outcome = run_dns_zone(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
+        except PsfInfraError as err:
+            outcome = {"failed": True, "changed": False, **error_fields(err)}
+        outcome["invocation"] = {"module_args": echoed_arguments(params)}
+        result.update(outcome)
+        return remove_values(result, no_log_values)
