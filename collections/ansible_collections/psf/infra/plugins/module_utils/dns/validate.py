@@ -30,6 +30,7 @@ from ansible_collections.psf.infra.plugins.module_utils.dns.model import (
     TXT,
     RRset,
     RRsetKey,
+    name_from_labels,
     relative_text,
     to_name,
 )
@@ -80,7 +81,7 @@ def parse_owner(name: Any, origin: dns.name.Name, where: Where, field: str) -> d
                               "'-', '_' and at most 63 characters; '*' only as the first label)", field)
     try:
         if not absolute:  # the common case, built without parsing text again
-            return dns.name.Name(tuple(label.encode("ascii") for label in labels) + origin.labels)
+            return name_from_labels(tuple(label.encode("ascii") for label in labels) + origin.labels)
         owner = dns.name.from_text(text)
     except dns.exception.DNSException as err:
         raise where.error(f"'{name}' is not a valid DNS name: {err}", field) from None
@@ -137,9 +138,12 @@ def txt_rdata(value: str, rdtype: int = TXT) -> dns.rdata.Rdata:
 def parse_address(rdtype: int, value: Any, where: Where, field: str, what: str) -> bytes:
     """An A/AAAA value, checked with netaddr, as its wire form (which is also its canonical form)."""
     if rdtype == _A:
-        if not isinstance(value, str) or not netaddr.valid_ipv4(value, flags=netaddr.INET_PTON):
-            raise where.error(f"'{value}' is not an IPv4 address ({what})", field)
-        return socket.inet_pton(socket.AF_INET, value)
+        # inet_pton accepts exactly what netaddr.valid_ipv4(flags=INET_PTON) does (four decimal parts,
+        # no leading zeros), at a tenth of the cost: a zone's bulk is A records.
+        try:
+            return socket.inet_pton(socket.AF_INET, value)
+        except (OSError, TypeError):
+            raise where.error(f"'{value}' is not an IPv4 address ({what})", field) from None
     if not isinstance(value, str) or ":" not in value or not netaddr.valid_ipv6(value):
         raise where.error(f"'{value}' is not an IPv6 address ({what})", field)
     return socket.inet_pton(socket.AF_INET6, value)

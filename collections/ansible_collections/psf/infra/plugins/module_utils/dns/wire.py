@@ -31,7 +31,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.TSIG
 import dns.tsig
-from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change, RRset, RRsetKey
+from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change, RRset, RRsetKey, name_from_labels
 
 HEADER = struct.Struct("!HHHHHH")
 RR_FIXED = struct.Struct("!HHIH")  # type, class, TTL, rdlength
@@ -204,7 +204,7 @@ class AxfrCollector:
     def _to_name(self, labels: tuple[bytes, ...]) -> dns.name.Name:
         name = self._names.get(labels)
         if name is None:
-            name = self._names[labels] = dns.name.Name(labels)
+            name = self._names[labels] = name_from_labels(labels)
         return name
 
     def feed(self, wire: bytes) -> int:
