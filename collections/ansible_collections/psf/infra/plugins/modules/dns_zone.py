@@ -118,6 +118,17 @@ options:
     type: str
 notes:
   - The serial guard expects BIND's default C(serial-update-method increment) for multi-message changes.
+  - An action plugin of the same name runs this module's code inside C(ansible-playbook) when the task
+    runs on the controller (connection C(local) without C(become), as in a play on C(localhost) or
+    C(delegate_to) C(localhost)), which saves the module's start-up and a second validation of every
+    record. Anywhere else, or with the variable C(psf_dns_in_process=false), the module is shipped and run
+    the usual way. Both give the same result.
+  - The records of a big zone cost most in Ansible's own templating of the task's arguments (about 0.6 s
+    for 10,000 records); O(zone_file) avoids it.
+attributes:
+  action:
+    support: full
+    description: Runs in the controller's process when the task runs on the controller (see the notes).
 seealso:
   - module: psf.infra.dns_record
   - module: psf.infra.dns_zone_info
