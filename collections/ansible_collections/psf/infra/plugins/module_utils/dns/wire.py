@@ -217,7 +217,7 @@ class AxfrCollector:
         first = self.messages == 0
         self.messages += 1
         offset = HEADER.size
-        for _ in range(questions):
+        for _question in range(questions):
             _labels, offset = _name(wire, offset)
             offset += TYPE_CLASS.size
         tsig_at = None
