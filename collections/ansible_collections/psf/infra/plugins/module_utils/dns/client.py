@@ -469,7 +469,8 @@ class _Connection:
 def _estimated_size(origin_length: int, change: Change) -> int:
     """Upper estimate of a change's bytes in a message (owner compressed against the zone name)."""
     rrset = change.rrset
-    owner = len(rrset.name.to_wire()) - origin_length + _COMPRESSION_POINTER_BYTES
+    labels = rrset.name.labels
+    owner = sum(map(len, labels)) + len(labels) - origin_length + _COMPRESSION_POINTER_BYTES
     old, new = change.old, change.new
     whole_rrset_deleted = 0
     if old is None or not old.digests:

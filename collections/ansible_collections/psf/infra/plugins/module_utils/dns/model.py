@@ -10,6 +10,7 @@ record; ``2001:db8::1`` and ``2001:DB8:0::1`` the same AAAA record), never spell
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -68,13 +69,23 @@ def name_sort_key(name: dns.name.Name) -> tuple[bytes, ...]:
     return tuple(label.lower() for label in reversed(name.labels))
 
 
+_PLAIN_LABEL = re.compile(rb"[A-Za-z0-9_*-]+")
+
+
 def relative_text(name: dns.name.Name, origin: dns.name.Name) -> str:
     """The name as a person writes it inside ``origin``: ``@``, ``www``, ``_acme-challenge.www``."""
-    if name == origin:
+    labels, depth = name.labels, len(origin.labels)
+    tail = labels[len(labels) - depth:]
+    inside = len(labels) >= depth and all(
+        mine.lower() == theirs.lower() for mine, theirs in zip(tail, origin.labels, strict=True))
+    if not inside:
+        return name.to_text()
+    head = labels[:len(labels) - depth]
+    if not head:
         return "@"
-    if name.is_subdomain(origin):
-        return name.relativize(origin).to_text()
-    return name.to_text()
+    if all(_PLAIN_LABEL.fullmatch(label) for label in head):  # nothing to escape: skip dnspython's to_text
+        return b".".join(head).decode("ascii")
+    return name.relativize(origin).to_text()
 
 
 _ADDRESS_FAMILIES = {dns.rdatatype.A: socket.AF_INET, dns.rdatatype.AAAA: socket.AF_INET6}
