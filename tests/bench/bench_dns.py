@@ -5,7 +5,9 @@ All tools write to the same lab BIND (ns1) in one run, each into its own fresh u
 
 - ``dns_zone``: psf.infra.dns_zone as ONE Ansible task through ansible-playbook (the task's wall time
   from tests/bench/callback_plugins/bench_timer.py, and the whole ansible-playbook process), records
-  passed as a variable; and the same task reading the records from a BIND zone file (``zone_file``).
+  passed as a variable; the same task reading the records from a BIND zone file (``zone_file``); and
+  the records task with ``psf_dns_in_process: false`` (``shipped``: the module shipped the classic way,
+  AnsiballZ and a new Python, instead of running in ansible-playbook through its action plugin).
 - ``raw``: dnspython by hand, the floor: UPDATE messages packed to ~64 KiB over one TCP connection,
   no read for create/change (it already knows the zone), one AXFR for the no-op (reading is the
   least any tool must do to know that nothing changed).
@@ -105,14 +107,17 @@ def run_playbook(workdir: Path, playbook: list, variables: dict) -> tuple[list[d
     return entries, total
 
 
-def run_dns_zone(workdir: Path, zone: str, records: list[dict]) -> tuple[float, float, dict]:
+def run_dns_zone(workdir: Path, zone: str, records: list[dict], in_process: bool = True) -> tuple[float, float, dict]:
+    """The records as a variable. ``in_process=False`` ships the module the classic way (AnsiballZ, a new
+    Python) instead of running it in ansible-playbook through the action plugin."""
     key = lab_key()
     task = {"name": "zone", "psf.infra.dns_zone": {
         "server": "127.0.0.1", "port": ns1_port(), "tsig_key_name": key["name"],
         "tsig_key_secret": "{{ bench_secret }}", "zone": zone, "records": "{{ bench_records }}",
         "force": True}}
     playbook = [{"name": "bench", "hosts": "localhost", "gather_facts": False,
-                 "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+                 "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                          "psf_dns_in_process": in_process},
                  "tasks": [task]}]
     entries, total = run_playbook(workdir, playbook, {"bench_records": [NS_RECORD, *records],
                                                       "bench_secret": key["secret"]})
@@ -289,13 +294,14 @@ def main() -> None:
             for size in sizes:
                 base, changed = zone_records(size), zone_records(size, changed=size // 100)
                 module_zone, raw_zone = zones.new(f"mod{size}"), zones.new(f"raw{size}")
-                file_zone = zones.new(f"file{size}")
+                file_zone, shipped_zone = zones.new(f"file{size}"), zones.new(f"ship{size}")
                 octo_zone = zones.new(f"octo{size}") if octodns_sync else None
                 for scenario, records in (("create", base), ("change", changed), ("noop", changed)):
                     with ChildCpu() as task_cpu:
                         task, total, result = run_dns_zone(workdir, module_zone, records)
                     with ChildCpu() as file_cpu:
                         file_task = run_dns_zone_file(workdir, file_zone, records)
+                    shipped, _total, _result = run_dns_zone(workdir, shipped_zone, records, in_process=False)
                     if scenario == "create":
                         raw, raw_cpu = raw_send(raw_zone, base, replace=False)
                     elif scenario == "change":
@@ -306,7 +312,8 @@ def main() -> None:
                         octo = run_octodns(octodns_sync, workdir, octo_zone, records) if octodns_sync else None
                     nsupdate = nsupdate_per_record.get(scenario)
                     rows.append({"size": size, "scenario": scenario, "task": task, "total": total, "raw": raw,
-                                 "file": file_task, "cpu": task_cpu.seconds, "file_cpu": file_cpu.seconds,
+                                 "file": file_task, "shipped": shipped, "cpu": task_cpu.seconds,
+                                 "file_cpu": file_cpu.seconds,
                                  "raw_cpu": raw_cpu, "octo_cpu": octo_cpu.seconds if octodns_sync else None,
                                  "octodns": octo, "nsupdate": nsupdate * size if nsupdate else None,
                                  "messages": result["messages_sent"], "changed": result["changed"]})
@@ -316,16 +323,17 @@ def main() -> None:
     finally:
         zones.remove_all()
     print()
-    header = (f"{'records':>7} | {'scenario':<8} | {'dns_zone task':>13} | {'playbook':>8} | {'zone_file':>9} | "
-              f"{'raw floor':>9} | "
-              f"{'octoDNS':>7} | {'nsupdate*':>9} | {'task/raw':>8} | {'octoDNS/task':>12} | {'msgs':>4}")
+    header = (f"{'records':>7} | {'scenario':<8} | {'dns_zone task':>13} | {'zone_file':>9} | {'shipped':>7} | "
+              f"{'playbook':>8} | {'raw floor':>9} | {'octoDNS':>7} | {'nsupdate*':>9} | {'task/raw':>8} | "
+              f"{'file/raw':>8} | {'octoDNS/task':>12} | {'octoDNS/file':>12} | {'msgs':>4}")
     print(header)
     print("-" * len(header))
     for row in rows:
-        print(f"{row['size']:>7} | {row['scenario']:<8} | {fmt(row['task']):>13} | {fmt(row['total']):>8} | "
-              f"{fmt(row['file']):>9} | "
-              f"{fmt(row['raw']):>9} | {fmt(row['octodns']):>7} | {fmt(row['nsupdate']):>9} | "
-              f"{ratio(row['task'], row['raw']):>8} | {ratio(row['octodns'], row['task']):>12} | "
+        print(f"{row['size']:>7} | {row['scenario']:<8} | {fmt(row['task']):>13} | {fmt(row['file']):>9} | "
+              f"{fmt(row['shipped']):>7} | {fmt(row['total']):>8} | {fmt(row['raw']):>9} | "
+              f"{fmt(row['octodns']):>7} | {fmt(row['nsupdate']):>9} | {ratio(row['task'], row['raw']):>8} | "
+              f"{ratio(row['file'], row['raw']):>8} | "
+              f"{ratio(row['octodns'], row['task']):>12} | {ratio(row['octodns'], row['file']):>12} | "
               f"{row['messages']:>4}")
     print()
     header = (f"{'records':>7} | {'scenario':<8} | {'playbook CPU':>12} | {'zone_file CPU':>13} | "
@@ -339,6 +347,8 @@ def main() -> None:
     print("\nseconds; dns_zone task = the one Ansible task (task start to result, bench_timer callback),")
     print("playbook = the whole ansible-playbook process; zone_file = the same task reading a BIND zone file")
     print("(the records do not go through Ansible's templating and module arguments);")
+    print("shipped = the records task with psf_dns_in_process=false: the module shipped and started the classic")
+    print("way (AnsiballZ, a new Python) instead of running in ansible-playbook through the action plugin;")
     print("raw floor = dnspython by hand (create/change: UPDATEs only; no-op: one AXFR);")
     print(f"nsupdate* = community.general.nsupdate looping over {NSUPDATE_SAMPLE} records, scaled to the size.")
     print(f"load average (1, 5, 15 min) at start {started_load}, at the end {os.getloadavg()} on {os.cpu_count()} CPUs")
