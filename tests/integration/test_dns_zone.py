@@ -370,3 +370,25 @@ def test_bad_arguments_are_refused_the_same_way_in_process(lab, tmp_path):
         assert list_result["failed"] and list_result["field"] == "records"
         assert lab.key("staff-key")["secret"] not in output["stdout"] + output["stderr"]
         assert primary(lab).soa_serial(zone) == serial  # nothing was sent
+
+
+def test_records_from_a_variable_are_templated_only_where_they_hold_templates(lab, tmp_path):
+    """The action plugin takes ``records: "{{ var }}"`` as it is when no record holds a template (the
+    fast path), and templates it the usual way when one does: both must reach the zone."""
+    server = primary(lab)
+    plain = [NS, {"name": "www", "type": "A", "values": ["192.0.2.10"]}]
+    templated = [NS, {"name": "www", "type": "A", "values": ["{{ web_ip }}"]},
+                 {"name": "{{ mail_name }}", "type": "A", "ttl": "{{ 60 * 5 }}", "values": ["192.0.2.25"]}]
+    with fresh_zone(lab, "dnsz-vars") as zone:
+        def task(variable: str) -> dict:
+            return {"name": variable, "psf.infra.dns_zone": {**server_vars(lab), "zone": zone,
+                                                            "records": "{{ " + variable + " }}"},
+                    "vars": {"plain_records": plain, "templated_records": templated,
+                             "web_ip": "192.0.2.11", "mail_name": "mail"}}
+
+        first, second = task_results(run_playbook(tmp_path, [task("plain_records"), task("templated_records")]))
+        assert first["changed"] is True and first["counts"]["added"] == 1, first
+        assert second["changed"] is True and second["counts"] == {"added": 1, "changed": 1, "deleted": 0}, second
+        live = relative_records(server, zone)
+        assert live[("www", "A")] == (3600, ["192.0.2.11"])
+        assert live[("mail", "A")] == (300, ["192.0.2.25"])
