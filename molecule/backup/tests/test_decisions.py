@@ -24,6 +24,8 @@ def load_program(path: Path):
 
 maintain = load_program(ROLES / "backup_server/files/psf-borg-maintain")
 restore_check = load_program(ROLES / "backup_client/files/psf-backup-restore-check")
+server_filters = load_program(ROLES / "backup_server/filter_plugins/psf_backup.py")
+DAY = 86400
 
 
 def test_vanished_archives_are_those_of_the_baseline_missing_now():
@@ -118,3 +120,94 @@ def test_borg_times_are_read_as_local_time_with_microseconds():
 
     moment = datetime(2026, 11, 21, 15, 24, 50, 295973).astimezone()
     assert restore_check.epoch_us("2026-11-21T15:24:50.295973") == round(moment.timestamp() * 1_000_000)
+
+
+def test_the_clients_of_a_server_are_the_repository_names_of_its_backup_clients():
+    hostvars = {
+        "web1.packaging": {},
+        "db1.packaging": {"backup_client_repository_name": "db1-renamed"},
+        "web1.pyladies": {"backup_client_server_host": "backup2"},
+    }
+    hosts = ["web1.packaging", "db1.packaging", "web1.pyladies"]
+    assert server_filters.clients(hosts, hostvars, "backup1", "backup1") == ["db1-renamed", "web1.packaging"]
+    assert server_filters.clients(hosts, hostvars, "backup2", "backup1") == ["web1.pyladies"]
+
+
+def test_key_names_read_the_comment_of_each_psf_backup_line():
+    text = (
+        'command="borg serve --append-only --restrict-to-repository /srv/borg/repos/web1.packaging",restrict '
+        "ssh-ed25519 AAAA psf-backup:web1.packaging\n"
+        "# command=... ssh-ed25519 BBBB psf-backup:db1.packaging\n"
+        "ssh-ed25519 CCCC staff@laptop\n"
+    )
+    assert server_filters.key_names(text) == ["db1.packaging", "web1.packaging"]
+    assert maintain.key_names(text) == {"db1.packaging", "web1.packaging"}
+
+
+def test_a_vm_that_left_is_revoked_and_marked_but_its_data_is_in_no_deletion_list():
+    plan = server_filters.plan(
+        wanted=["web1.packaging"],
+        keys=["web1.packaging", "web2.packaging"],
+        repositories=["web1.packaging", "web2.packaging", "old.sprints", "lost+found"],
+        passphrases=["web1.packaging", "web2.packaging", "old.sprints"],
+        markers=[],
+    )
+    assert plan == {
+        "revoke": ["web2.packaging"],
+        "retire": ["old.sprints", "web2.packaging"],
+        "returned": [],
+        "retired": ["old.sprints", "web2.packaging"],
+    }
+
+
+def test_a_marked_vm_is_not_marked_again_and_a_returning_vm_loses_its_mark():
+    plan = server_filters.plan(
+        wanted=["web1.packaging", "web2.packaging"],
+        keys=["web1.packaging"],
+        repositories=["web1.packaging", "web2.packaging", "old.sprints"],
+        markers=["web2.packaging", "old.sprints"],
+    )
+    assert plan == {"revoke": [], "retire": [], "returned": ["web2.packaging"], "retired": ["old.sprints"]}
+
+
+def test_a_new_vm_without_key_or_repository_changes_nothing():
+    assert server_filters.plan(wanted=["new.vm"], keys=[]) == {
+        "revoke": [],
+        "retire": [],
+        "returned": [],
+        "retired": [],
+    }
+
+
+def test_marker_names_and_expired_markers():
+    assert server_filters.marker_names(["/var/lib/psf-borg/web2.backup.retired", "/x/web1.json"]) == ["web2.backup"]
+    now = 1_800_000_000
+    markers = [
+        {"repository": "a", "retired_at": "then", "retired_epoch": now - 200 * DAY},
+        {"repository": "b", "retired_at": "lately", "retired_epoch": now - 10 * DAY},
+    ]
+    assert server_filters.expired(markers, now, 180) == [{"repository": "a", "retired_at": "then", "days": 200}]
+
+
+def test_purge_only_a_retired_vm_without_key_after_its_retention():
+    now = 1_800_000_000
+    old = {"retired_at": "2026-01-01T00:00:00Z", "retired_epoch": now - 200 * DAY}
+    recent = {"retired_at": "2026-07-01T00:00:00Z", "retired_epoch": now - 10 * DAY}
+    assert "not retired" in maintain.purge_refusal("web1", None, False, now, 180)
+    assert "key line" in maintain.purge_refusal("web1", old, True, now, 180)
+    assert "kept for 180 days" in maintain.purge_refusal("web1", recent, False, now, 180)
+    assert maintain.purge_refusal("web1", recent, False, now, 180, force=True) is None
+    assert maintain.purge_refusal("web1", old, False, now, 180) is None
+    assert "key line" in maintain.purge_refusal("web1", old, True, now, 180, force=True)
+
+
+def test_metrics_report_retired_repositories_and_their_retention():
+    now = 1_800_000_000
+    text = maintain.metrics_text(
+        {"web2.backup": {"archives": ["a"]}}, {"web2.backup": {"retired_epoch": now - 181 * DAY}}, now, 180
+    )
+    assert (
+        f'psf_backup_server_repository_retired_timestamp_seconds{{repository="web2.backup"}} {now - 181 * DAY}' in text
+    )
+    assert 'psf_backup_server_repository_retention_expired{repository="web2.backup"} 1' in text
+    assert "retired" not in maintain.metrics_text({"web1.backup": {}})
