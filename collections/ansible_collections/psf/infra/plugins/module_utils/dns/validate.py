@@ -230,6 +230,29 @@ def _simple_owner(text: str, origin: dns.name.Name) -> dns.name.Name:
     return dns.name.from_text(text, origin)
 
 
+def _second_singleton(owner: dns.name.Name, rdtype: int) -> str:
+    return (f"a second, different {dns.rdatatype.to_text(rdtype)} record for {owner.to_text()}: a name has "
+            f"at most one {dns.rdatatype.to_text(rdtype)} (BIND refuses such a zone)")
+
+
+def _refuse_second_singleton(txn: Any, name: dns.name.Name, rdataset: Any) -> None:
+    """A dnspython transaction check: its zone reader silently keeps the last of two CNAMEs."""
+    if not dns.rdatatype.is_singleton(rdataset.rdtype):
+        return
+    existing = txn.get(name, rdataset.rdtype, rdataset.covers)
+    if existing is not None and set(existing) != set(rdataset):
+        raise dns.exception.SyntaxError(_second_singleton(name, rdataset.rdtype))
+
+
+class _StrictZone(dns.zone.Zone):
+    """dnspython's zone, but two different records of a singleton type (CNAME) at a name are an error."""
+
+    def writer(self, replacement: bool = False) -> Any:
+        txn = super().writer(replacement)
+        txn.check_put_rdataset(_refuse_second_singleton)
+        return txn
+
+
 def read_simple_zone_file(text: str, zone: dns.name.Name,
                           source: str = "<zone file>") -> dict[RRsetKey, list] | None:
     """The records of a zone file written in the plain one-record-per-line style, or None.
@@ -237,10 +260,13 @@ def read_simple_zone_file(text: str, zone: dns.name.Name,
     ``{(owner, rdtype): [ttl, {canonical form: Rdata or None}]}``, the same as
     ``dns.zone.from_text(relativize=False)`` gives for such a file (same names, same TTL rule: the
     smallest TTL of an rrset wins, same duplicates dropped), at a fifth of the cost for a zone that
-    is mostly address records. Anything else (quotes, parentheses, escapes, ``$INCLUDE``,
-    ``$GENERATE``, another class, a record without a TTL while no ``$TTL`` is set) returns None and
-    the caller uses dnspython's parser. Record data other than addresses are parsed by dnspython's
-    ``dns.rdata.from_text``; a bad value raises ``dns.exception.SyntaxError`` naming the line.
+    is mostly address records. Like BIND, and unlike plain dnspython, two different records of a
+    singleton type (CNAME) at one name are an error, not "the last one wins"; ``parse_zone_file``
+    gives its dnspython fallback the same rule. Anything else (quotes, parentheses, escapes,
+    ``$INCLUDE``, ``$GENERATE``, another class, a record without a TTL while no ``$TTL`` is set)
+    returns None and the caller uses dnspython's parser. Record data other than addresses are
+    parsed by dnspython's ``dns.rdata.from_text``; a bad value raises ``dns.exception.SyntaxError``
+    naming the line.
     """
     origin = zone
     default_ttl = None
@@ -297,6 +323,8 @@ def read_simple_zone_file(text: str, zone: dns.name.Name,
         if entry is None:
             records[(owner, dns.rdatatype.RdataType.make(rdtype))] = [ttl, {digest: rdata}]
         else:
+            if digest not in entry[1] and dns.rdatatype.is_singleton(rdtype):
+                raise dns.exception.SyntaxError(f"{source}:{number}: {_second_singleton(owner, rdtype)}")
             entry[0] = min(entry[0], ttl)
             entry[1].setdefault(digest, rdata)
     return records
@@ -311,7 +339,8 @@ def parse_zone_file(text: str, zone: str | dns.name.Name, *, tenant: str | None 
     try:
         simple = read_simple_zone_file(text, origin, source)
         if simple is None:
-            parsed = dns.zone.from_text(text, origin, relativize=False, check_origin=False, filename=source)
+            parsed = dns.zone.from_text(text, origin, relativize=False, check_origin=False, filename=source,
+                                        zone_factory=_StrictZone)
             found = [(owner, rdataset.rdtype, rdataset.ttl, rdataset) for owner, rdataset in parsed.iterate_rdatasets()]
         else:
             found = [(owner, rdtype, ttl, by_digest) for (owner, rdtype), (ttl, by_digest) in simple.items()]
