@@ -355,6 +355,30 @@ def test_the_shipped_module_and_the_in_process_action_agree(lab, tmp_path):
         assert relative_records(server, zone)[("mail", "A")] == (3600, ["192.0.2.99"])
 
 
+def test_async_tasks_are_shipped_and_run_in_the_background(lab, tmp_path):
+    """``async`` cannot run in ansible-playbook's process: such a task is shipped to async_wrapper,
+    whether polled by Ansible or fired and collected with ``async_status``."""
+    server = primary(lab)
+    with fresh_zone(lab, "dnsz-async") as zone:
+        fired = {**zone_task(lab, zone, RECORDS), "async": 120, "poll": 0, "register": "job"}
+        collect = {"name": "collect", "ansible.builtin.async_status": {"jid": "{{ job.ansible_job_id }}"},
+                   "register": "done", "until": "done.finished", "retries": 120, "delay": 1}
+        polled = {**zone_task(lab, zone, RECORDS), "async": 120, "poll": 1}
+        output = run_playbook(tmp_path, [fired, collect, polled, zone_task(lab, zone, RECORDS)])
+        assert output["returncode"] == 0, [result.get("msg") for result in task_results(output)]
+        started, collected, polled_result, in_process = task_results(output)
+        assert started["started"] == 1 and started["ansible_job_id"]
+        assert collected["finished"] == 1 and collected["changed"] is True, collected.get("msg")
+        assert collected["counts"]["added"] == len(RECORDS) - 1
+        assert polled_result["changed"] is False and polled_result["messages_sent"] == 0, polled_result.get("msg")
+        assert in_process["changed"] is False
+        assert relative_records(server, zone)[("mail", "A")] == (3600, ["192.0.2.25"])
+        secret = lab.key("staff-key")["secret"]
+        assert secret not in output["stdout"] + output["stderr"]
+        job_file = Path.home() / ".ansible_async" / started["ansible_job_id"]  # async_wrapper's result file
+        assert job_file.is_file() and secret not in job_file.read_text()
+
+
 def test_bad_arguments_are_refused_the_same_way_in_process(lab, tmp_path):
     with fresh_zone(lab, "dnsz-args") as zone:
         serial = primary(lab).soa_serial(zone)

@@ -9,8 +9,9 @@ DNS work for a big zone: the arguments (10,000 records) are serialised into an A
 new Python starts, imports dnspython and validates every record against the argument spec again.
 Here, when the task's connection is ``local`` without ``become``, the same
 ``module_utils.dns.zone_task.run_dns_zone`` runs in this process instead, after the same argument
-checks. Anywhere else (a remote host, ``become``, libraries missing on the controller, or
-``psf_dns_in_process: false``) the module is shipped as usual. Both paths return the same result.
+checks. Anywhere else (a remote host, ``become``, an ``async`` task, libraries missing on the
+controller, or ``psf_dns_in_process: false``) the module is shipped as usual. Both paths return
+the same result.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _holds_template(value: Any) -> bool:
 
 class ActionModule(ActionBase):
     _supports_check_mode = True
-    _supports_async = False
+    _supports_async = True  # an async task is shipped: async_wrapper runs the module in the background
 
     @classmethod
     def finalize_task_arg(cls, name: str, value: Any, templar: Any, context: Any) -> Any:
@@ -99,9 +100,10 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
-        if not self._in_process(task_vars):
+        if self._task.async_val or not self._in_process(task_vars):
+            wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
             result.update(self._execute_module(module_name=MODULE, module_args=self._task.args,
-                                               task_vars=task_vars))
+                                               task_vars=task_vars, wrap_async=wrap_async))
             return result
 
         validator = ArgumentSpecValidator(IN_PROCESS_SPEC, mutually_exclusive=ZONE_MUTUALLY_EXCLUSIVE,

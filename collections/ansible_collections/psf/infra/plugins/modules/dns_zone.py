@@ -121,8 +121,8 @@ notes:
   - An action plugin of the same name runs this module's code inside C(ansible-playbook) when the task
     runs on the controller (connection C(local) without C(become), as in a play on C(localhost) or
     C(delegate_to) C(localhost)), which saves the module's start-up and a second validation of every
-    record. Anywhere else, or with the variable C(psf_dns_in_process=false), the module is shipped and run
-    the usual way. Both give the same result.
+    record. Anywhere else, in an C(async) task, or with the variable C(psf_dns_in_process=false), the
+    module is shipped and run the usual way. Both give the same result.
   - When O(records) is given as one template that names a list variable, ansible-core 2.19 would render
     and copy every record (0.6 s for 10,000 records); the action plugin takes the list as it is when
     none of its records holds a template. Records that do hold templates are templated as usual.
