@@ -355,6 +355,34 @@ def test_the_shipped_module_and_the_in_process_action_agree(lab, tmp_path):
         assert relative_records(server, zone)[("mail", "A")] == (3600, ["192.0.2.99"])
 
 
+def test_names_in_any_case_are_the_same_names(lab, tmp_path):
+    """DNS names ignore case (RFC 4343): the zone, a record's owner and a zone file's $ORIGIN may be
+    written in upper or mixed case, and BIND keeps the case a name was first written in. Creating,
+    pruning and comparing must all treat ``Mixed.EXAMPLE.`` and ``mixed.example.`` as one name."""
+    server = primary(lab)
+    with fresh_zone(lab, "dnsz-case", "old A 192.0.2.7\n") as zone:
+        upper = zone.upper()  # absolute, as every zone of the lab: "dnsz-case-<id>.test."
+        mixed = [NS, {"name": "Mixed", "type": "A", "values": ["192.0.2.1"]},
+                 {"name": f"ABS.{upper}", "type": "A", "values": ["192.0.2.2"]}]
+        lower = [NS, {"name": "mixed", "type": "A", "values": ["192.0.2.1"]},
+                 {"name": f"abs.{zone}", "type": "A", "values": ["192.0.2.2"]}]
+        zone_file = tmp_path / "case.zone"
+        zone_file.write_text(f"$ORIGIN {upper}\n$TTL 3600\n@ 300 NS ns1.infra.test.\n@ 300 NS ns2.infra.test.\n"
+                             "MIXED A 192.0.2.1\nabs A 192.0.2.2\n")
+        file_task = {"name": "zone", "psf.infra.dns_zone": {**server_vars(lab), "zone": zone,
+                                                             "zone_file": str(zone_file), "prune": True}}
+        output = run_playbook(tmp_path, [zone_task(lab, upper, mixed, prune=True),
+                                         zone_task(lab, zone, lower, prune=True), file_task])
+        assert output["returncode"] == 0, [result.get("msg") for result in task_results(output)]
+        created, same_in_lower_case, same_from_file = task_results(output)
+        assert created["changed"] is True and created["counts"]["added"] == 2 and created["counts"]["deleted"] == 1
+        assert same_in_lower_case["changed"] is False, same_in_lower_case.get("plan")
+        assert same_from_file["changed"] is False, same_from_file.get("plan")
+        live = {(name.lower(), rdtype): value for (name, rdtype), value in relative_records(server, zone).items()}
+        assert live[("mixed", "A")] == (3600, ["192.0.2.1"]) and live[("abs", "A")] == (3600, ["192.0.2.2"])
+        assert ("old", "A") not in live
+
+
 def test_async_tasks_are_shipped_and_run_in_the_background(lab, tmp_path):
     """``async`` cannot run in ansible-playbook's process: such a task is shipped to async_wrapper,
     whether polled by Ansible or fired and collected with ``async_status``."""

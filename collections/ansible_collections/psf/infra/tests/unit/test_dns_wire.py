@@ -16,6 +16,7 @@ COLLECTIONS = Path(__file__).resolve().parents[5]
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
+from ansible_collections.psf.infra.plugins.module_utils.dns.model import relative_text  # noqa: E402
 from ansible_collections.psf.infra.plugins.module_utils.dns.wire import (  # noqa: E402
     AxfrCollector,
     WireError,
@@ -114,3 +115,26 @@ def test_owners_are_compressed_against_the_zone_name():
         b"\x0f_acme-challenge\x03www\xc0\x0c"
     with pytest.raises(ValueError, match="not in the zone"):
         owner_wire(dns.name.from_text("www.other.test."), ORIGIN)
+
+
+def test_an_owner_in_another_case_than_the_zone_is_still_inside_it():
+    """DNS names ignore case: a tenant may write ``WWW.Example.TEST.``, and a server may send the zone's
+    names in its own case. The owner keeps its labels; the zone part becomes the pointer."""
+    assert owner_wire(dns.name.from_text("WWW.Example.TEST."), ORIGIN) == b"\x03WWW\xc0\x0c"
+    assert owner_wire(dns.name.from_text("www.example.test."), dns.name.from_text("EXAMPLE.test.")) == \
+        b"\x03www\xc0\x0c"
+    with pytest.raises(ValueError, match="not in the zone"):
+        owner_wire(dns.name.from_text("example.test.other."), ORIGIN)
+    with pytest.raises(ValueError, match="not in the zone"):
+        owner_wire(dns.name.from_text("test."), ORIGIN)
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("example.test.", "@"), ("www.example.test.", "www"), ("WWW.Example.TEST.", "WWW"),
+    ("a\\.b.example.test.", "a\\.b"), ("www.other.test.", "www.other.test."), ("test.", "test."),
+])
+def test_relative_text_is_dnspython_relativize_in_any_case(name, expected):
+    owner = dns.name.from_text(name)
+    assert relative_text(owner, ORIGIN) == expected
+    if owner.is_subdomain(ORIGIN):
+        assert expected == owner.relativize(ORIGIN).to_text()

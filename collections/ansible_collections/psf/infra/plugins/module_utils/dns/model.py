@@ -88,15 +88,25 @@ def name_sort_key(name: dns.name.Name) -> tuple[bytes, ...]:
 _PLAIN_LABEL = re.compile(rb"[A-Za-z0-9_*-]+")
 
 
+def labels_inside(name: dns.name.Name, origin: dns.name.Name) -> tuple[bytes, ...] | None:
+    """The labels of ``name`` before ``origin`` (``()`` for the origin itself), or None when ``name`` is
+    not inside it. Case-insensitive, as DNS names are: ``www.Example.TEST.`` is inside
+    ``example.test.``. The same answer as ``name.is_subdomain(origin)``, without its cost."""
+    labels, depth = name.labels, len(origin.labels)
+    head_length = len(labels) - depth
+    if head_length < 0:
+        return None
+    if labels[head_length:] != origin.labels and any(
+            mine.lower() != theirs.lower() for mine, theirs in zip(labels[head_length:], origin.labels, strict=True)):
+        return None
+    return labels[:head_length]
+
+
 def relative_text(name: dns.name.Name, origin: dns.name.Name) -> str:
     """The name as a person writes it inside ``origin``: ``@``, ``www``, ``_acme-challenge.www``."""
-    labels, depth = name.labels, len(origin.labels)
-    tail = labels[len(labels) - depth:]
-    inside = len(labels) >= depth and all(
-        mine.lower() == theirs.lower() for mine, theirs in zip(tail, origin.labels, strict=True))
-    if not inside:
+    head = labels_inside(name, origin)
+    if head is None:
         return name.to_text()
-    head = labels[:len(labels) - depth]
     if not head:
         return "@"
     if all(_PLAIN_LABEL.fullmatch(label) for label in head):  # nothing to escape: skip dnspython's to_text
@@ -104,12 +114,13 @@ def relative_text(name: dns.name.Name, origin: dns.name.Name) -> str:
     return name.relativize(origin).to_text()
 
 
-_ADDRESS_FAMILIES = {dns.rdatatype.A: socket.AF_INET, dns.rdatatype.AAAA: socket.AF_INET6}
+#: The address types and their socket families (their canonical form is ``socket.inet_pton``'s).
+ADDRESS_FAMILIES = {dns.rdatatype.A: socket.AF_INET, dns.rdatatype.AAAA: socket.AF_INET6}
 
 
 def digest_of(rdata: dns.rdata.Rdata) -> bytes:
     """The canonical wire form of the record data (for A/AAAA simply the packed address)."""
-    family = _ADDRESS_FAMILIES.get(rdata.rdtype)
+    family = ADDRESS_FAMILIES.get(rdata.rdtype)
     if family is not None:
         return socket.inet_pton(family, rdata.address)
     return rdata.to_digestable()

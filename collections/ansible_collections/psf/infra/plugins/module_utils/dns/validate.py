@@ -25,12 +25,14 @@ import dns.ttl
 import dns.zone
 import netaddr
 from ansible_collections.psf.infra.plugins.module_utils.dns.model import (
+    ADDRESS_FAMILIES,
     CNAME,
     SERVER_MANAGED_TYPES,
     SOA,
     TXT,
     RRset,
     RRsetKey,
+    labels_inside,
     name_from_labels,
     relative_text,
     to_name,
@@ -219,7 +221,6 @@ def parse_records(records: Iterable[Mapping[str, Any]], zone: str | dns.name.Nam
 #: Zone-file lines the quick reader leaves to dnspython: quoted strings, parentheses, escapes.
 _NOT_SIMPLE = re.compile(r'["()\\]')
 _SIMPLE_NAME = re.compile(r"^[A-Za-z0-9_*-]+(?:\.[A-Za-z0-9_-]+)*$")
-_ADDRESS_FAMILY = {_A: socket.AF_INET, _AAAA: socket.AF_INET6}
 
 
 def _simple_owner(text: str, origin: dns.name.Name) -> dns.name.Name:
@@ -309,7 +310,7 @@ def read_simple_zone_file(text: str, zone: dns.name.Name,
             except dns.exception.DNSException:
                 return None  # perhaps a class (CH, HS): dnspython says what is wrong
             ttl = default_ttl if ttl is None else ttl
-            family = _ADDRESS_FAMILY.get(rdtype)
+            family = ADDRESS_FAMILIES.get(rdtype)
             if family is not None and len(tokens) == 2:
                 digest, rdata = socket.inet_pton(family, tokens[1]), None
             else:
@@ -349,8 +350,6 @@ def parse_zone_file(text: str, zone: str | dns.name.Name, *, tenant: str | None 
     except dns.exception.DNSException as err:
         raise where.error(f"zone file is not valid: {err}", "zone_file") from None
     declared: dict[RRsetKey, RRset] = {}
-    zone_labels = tuple(label.lower() for label in origin.labels)
-    depth = len(zone_labels)
 
     def what(owner: dns.name.Name, rdtype: int) -> str:  # only for messages: costly for 10,000 records
         return f"{relative_text(owner, origin)} {dns.rdatatype.to_text(rdtype)}"
@@ -360,7 +359,7 @@ def parse_zone_file(text: str, zone: str | dns.name.Name, *, tenant: str | None 
             continue
         if rdtype not in SUPPORTED_TYPES:
             raise where.error(f"record type of {what(owner, rdtype)} is not supported here", "zone_file")
-        if tuple(label.lower() for label in owner.labels[-depth:]) != zone_labels:
+        if labels_inside(owner, origin) is None:
             raise where.error(f"{what(owner, rdtype)} is outside the zone {origin.to_text()}", "zone_file")
         if not TTL_MIN <= ttl <= TTL_MAX:
             parse_ttl(ttl, where, f"zone_file ({what(owner, rdtype)})")

@@ -31,7 +31,14 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.TSIG
 import dns.tsig
-from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change, RRset, RRsetKey, name_from_labels
+from ansible_collections.psf.infra.plugins.module_utils.dns.model import (
+    ADDRESS_FAMILIES,
+    Change,
+    RRset,
+    RRsetKey,
+    labels_inside,
+    name_from_labels,
+)
 
 HEADER = struct.Struct("!HHHHHH")
 RR_FIXED = struct.Struct("!HHIH")  # type, class, TTL, rdlength
@@ -48,7 +55,6 @@ NONE = dns.rdataclass.NONE
 SOA = dns.rdatatype.SOA
 TSIG = dns.rdatatype.TSIG
 OPT = dns.rdatatype.OPT
-_ADDRESS_TYPES = frozenset({dns.rdatatype.A, dns.rdatatype.AAAA})
 
 
 class TooBig(Exception):
@@ -63,11 +69,12 @@ class WireError(dns.exception.FormError):
 
 
 def owner_wire(name: dns.name.Name, origin: dns.name.Name) -> bytes:
-    """``name`` (inside the zone) as labels followed by a pointer to the zone name at offset 12."""
-    depth = len(name.labels) - len(origin.labels)
-    if depth < 0 or name.labels[depth:] != origin.labels:
+    """``name`` (inside the zone, in any case) as its own labels followed by a pointer to the zone
+    name at offset 12."""
+    head = labels_inside(name, origin)
+    if head is None:
         raise ValueError(f"{name} is not in the zone {origin}")
-    return b"".join(bytes((len(label),)) + label for label in name.labels[:depth]) + ZONE_POINTER
+    return b"".join(bytes((len(label),)) + label for label in head) + ZONE_POINTER
 
 
 def _rdata_wire(rrset: RRset, digest: bytes) -> bytes:
@@ -252,7 +259,7 @@ class AxfrCollector:
 
     def _record(self, wire: bytes, labels: tuple[bytes, ...], rdtype: int, ttl: int, at: int, length: int) -> None:
         name = self._to_name(labels)
-        if rdtype in _ADDRESS_TYPES:
+        if rdtype in ADDRESS_FAMILIES:
             digest, rdata = wire[at:at + length], None
             if len(digest) != (4 if rdtype == dns.rdatatype.A else 16):
                 raise WireError("an address record of the wrong length")
