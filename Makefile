@@ -63,6 +63,7 @@ demo: deps image
 	$(PY) lab/labctl.py up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml $(SITE_ARGS)
 	$(PY) -m psf_infra_runner.summary --inventory inventories/lab
+	@bash lab/demo-next.sh
 
 # The lab is brought up once for all pytest workers (and stopped after, unless it was already up);
 # the Molecule scenarios run first, in parallel with the rest (pytest-xdist).
@@ -88,7 +89,7 @@ sanity: deps
 	bash lab/sanity.sh 2>&1 | grep -vE '^(WARNING: Location|Looking in|Collecting|  Downloading|  Using cached| +━|Installing collected|Successfully installed|Requirement already)'
 
 unit: deps
-	$(PY) -m pytest -p no:cacheprovider -m 'not lab and not molecule'
+	$(PY) -m pytest -p no:cacheprovider -m 'not lab and not molecule and not podman'
 
 integration: deps image
 	$(PY) -m pytest -p no:cacheprovider -m lab
@@ -98,7 +99,7 @@ e2e: deps image
 	$(PY) -m pytest -p no:cacheprovider -s tests/e2e
 
 molecule: image
-	$(PY) -m pytest -p no:cacheprovider -m molecule
+	$(PY) -m pytest -p no:cacheprovider -m 'molecule or podman'
 
 bench: deps
 	$(PY) lab/labctl.py up
