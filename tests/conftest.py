@@ -111,8 +111,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # in bulk run one after another on one pytest-xdist worker: two playbooks rewriting the lab
 # primary's zone list at once would race, the end-to-end test's module-scoped fixture (the lab
 # machines) must live on one worker, and pebble 2.4 deadlocks when new orders from two processes
-# interleave (see plugins/module_utils/acme/protocol.py). Every other test is scheduled on its own.
-SERIAL_LAB_MODULES = frozenset({"test_site.py", "test_nameserver_lab.py", "test_certificate.py"})
+# interleave (see plugins/module_utils/acme/protocol.py); test_registry_lab.py compares the primary's
+# zone list before and after a refused run. Every other test is scheduled on its own.
+SERIAL_LAB_MODULES = frozenset({
+    "test_site.py", "test_nameserver_lab.py", "test_certificate.py", "test_registry_lab.py",
+})
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

@@ -97,7 +97,8 @@ def time_playbook(inventory: Path, runs: int) -> list[float]:
 
 def time_load_registry(inventory: Path) -> float:
     sys.path.insert(0, str(REPO / "collections"))
-    from ansible_collections.psf.infra.plugins.module_utils.tenants import build_config, load_registry
+    from ansible_collections.psf.infra.plugins.module_utils.registry.checks import build_config
+    from ansible_collections.psf.infra.plugins.module_utils.registry.loading import load_registry
 
     settings = yaml.safe_load((inventory / "tenants.yml").read_text())
     config = build_config({key: settings.get(key) for key in ("size_presets", "quotas", "vm_domain")})

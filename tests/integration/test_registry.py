@@ -75,6 +75,10 @@ def add_second_vm(document: dict, count: int) -> None:
         document["services"]["vms"].append({"name": f"extra{number}", "size": "small", "backup": {"paths": ["/etc"]}})
 
 
+def add_record(document: dict, name: str, rdtype: str, *values: str) -> None:
+    document["services"]["zones"][0]["records"].append({"name": name, "type": rdtype, "values": list(values)})
+
+
 def claim_packaging_zone(document: dict) -> None:
     document["services"]["domains"].append({"name": "packaging.test", "registrar": "tenant"})
     document["services"]["zones"].append({"name": "packaging.test", "records": []})
@@ -142,6 +146,19 @@ CASES = [
      ("services.zones[0].records[9].name", "'www.python.test.' is not inside the zone 'packaging.test'")),
     ("unknown-field", "packaging", lambda d: set_in(vm(d), "colour", "blue"),
      ("services.vms[0].colour", "unknown field")),
+    # record data, judged at load by the DNS code that publishes it (nothing reaches a name server)
+    ("record-bad-a-value", "packaging", lambda d: add_record(d, "bad", "A", "300.1.2.3"),
+     ("services.zones[0].records[9].values[0]", "'300.1.2.3' is not an IPv4 address (bad A)")),
+    ("record-unknown-type", "packaging", lambda d: add_record(d, "bad", "BOGUS", "x"),
+     ("services.zones[0].records[9].type", "unknown record type 'BOGUS'")),
+    ("record-cname-beside-data", "packaging", lambda d: add_record(d, "web1", "CNAME", "mail"),
+     ("services.zones[0].records[9]", "web1 has a CNAME beside other data (A)")),
+    ("record-cname-at-apex", "packaging", lambda d: add_record(d, "@", "CNAME", "web1"),
+     ("services.zones[0].records[9]", "a CNAME cannot be at the zone apex")),
+    ("record-srv-without-port", "packaging", lambda d: add_record(d, "_imap._tcp", "SRV", "0 1 mail.packaging.test."),
+     ("services.zones[0].records[9].values[0]", "is not valid SRV data")),
+    ("record-too-big-to-encode", "packaging", lambda d: add_record(d, "big", "TXT", "x" * 70_000),
+     ("services.zones[0].records[9].values", "a DNS record holds at most 65,535")),
 ]
 
 
@@ -159,6 +176,30 @@ def test_invalid_tenant_is_refused_by_ansible_inventory(inventory: Path, tenant:
     problem_line = next(line for line in result.stderr.splitlines() if f"{field}: " in line and str(file) in line)
     assert reason in problem_line, result.stderr
     assert "Completely failed to parse inventory source" in result.stderr
+
+
+def test_a_bad_record_in_a_zone_file_is_refused_by_ansible_inventory(inventory: Path) -> None:
+    zone_file = inventory / "tenants" / "zones" / "pyladies-berlin.test.zone"
+    zone_file.write_text(zone_file.read_text() + "ftp IN A 192.0.2.300\n")
+
+    result = run("ansible-inventory", "-i", str(inventory), "--list")
+
+    assert result.returncode != 0
+    tenant_file = inventory / "tenants" / "pyladies-berlin.yml"
+    assert f"{tenant_file}: tenant 'pyladies-berlin': services.zones[0].zone_file: " in result.stderr, result.stderr
+    assert "pyladies-berlin.test.zone" in result.stderr
+
+
+def test_psf_infra_validate_refuses_a_bad_record(inventory: Path) -> None:
+    edit(inventory, "packaging", lambda d: add_record(d, "@", "CNAME", "web1"))
+
+    result = run("psf-infra", "validate", "-i", str(inventory))
+
+    assert result.returncode != 0
+    file = inventory / "tenants" / "packaging.yml"
+    assert f"{file}: tenant 'packaging': services.zones[0].records[9]: a CNAME cannot be at the zone apex" \
+        in result.stderr, result.stderr
+    assert result.stdout == ""
 
 
 def test_every_problem_of_every_file_is_reported_together(inventory: Path) -> None:
@@ -291,7 +332,8 @@ def test_without_any_unparsed_is_failed_the_same_playbook_would_run(inventory: P
     assert "THE-TASK-RAN" in result.stdout
 
 
-def test_tenant_registry_info_validates_and_refuses(inventory: Path, tmp_path: Path) -> None:
+def info_playbook(tmp_path: Path, inventory: Path, message: str, ignore_errors: bool = False) -> Path:
+    """A playbook that runs psf.infra.tenant_registry_info on ``inventory``, then prints ``message``."""
     playbook = tmp_path / "info.yml"
     playbook.write_text(f"""
 - name: Read the registry
@@ -302,10 +344,17 @@ def test_tenant_registry_info_validates_and_refuses(inventory: Path, tmp_path: P
       psf.infra.tenant_registry_info:
         config_file: {inventory / "tenants.yml"}
       register: registry
-    - name: Show the summary
+      ignore_errors: {str(ignore_errors).lower()}
+    - name: Show what it returned
       ansible.builtin.debug:
-        msg: "SUMMARY {{{{ registry.summary.tenants }}}} {{{{ registry.summary.hosts | join(',') }}}}"
+        msg: "{message}"
 """)
+    return playbook
+
+
+def test_tenant_registry_info_validates_and_refuses(inventory: Path, tmp_path: Path) -> None:
+    playbook = info_playbook(tmp_path, inventory,
+                             "SUMMARY {{ registry.summary.tenants }} {{ registry.summary.hosts | join(',') }}")
     good = run("ansible-playbook", "-i", "inventories/lab", "--check", str(playbook))
     assert good.returncode == 0, good.stdout + good.stderr
     assert "SUMMARY 2 web1.packaging,site1.pyladies-berlin" in good.stdout
@@ -316,6 +365,18 @@ def test_tenant_registry_info_validates_and_refuses(inventory: Path, tmp_path: P
     assert bad.returncode != 0
     assert "pyladies-berlin.yml: tenant 'pyladies-berlin': approval.date: '2999-12-31' is in the future" in bad.stdout
     assert "SUMMARY" not in bad.stdout
+
+
+def test_tenant_registry_info_returns_each_problem_with_tenant_file_and_field(inventory: Path,
+                                                                              tmp_path: Path) -> None:
+    edit(inventory, "packaging", lambda d: add_record(d, "bad", "A", "300.1.2.3"))
+    playbook = info_playbook(tmp_path, inventory, "PROBLEM {{ registry.error }} {{ registry.problems[0].tenant }} "
+                                                  "{{ registry.problems[0].field }}", ignore_errors=True)
+
+    result = run("ansible-playbook", "-i", "inventories/lab", str(playbook))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PROBLEM InvalidRegistry packaging services.zones[0].records[9].values[0]" in result.stdout
 
 
 def test_tenant_data_is_never_templated_and_the_filters_work_in_a_play(inventory: Path, tmp_path: Path) -> None:

@@ -1,17 +1,25 @@
 """Pure functions that turn the inventory into Prometheus, blackbox and Alertmanager data.
 
 The role's templates call these as filters; tests/unit/test_monitoring_targets.py calls them
-directly. Nothing here talks to the network or imports Ansible.
+directly. Nothing here talks to the network or imports Ansible. What the tenant registry defines
+(hosted statuses, hosted zones, the members to notify, zone-name spelling) is read from the
+psf.infra collection's registry code, not written again here.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-# Tenants in these states have VMs and zones in service (see the tenant registry schema).
-SERVED_STATUSES = frozenset({"active", "suspended"})
+try:
+    from ansible_collections.psf.infra.plugins.module_utils.registry import views
+except ImportError:  # imported outside Ansible (the unit tests): the collection beside the roles
+    sys.path.append(str(Path(__file__).resolve().parents[3] / "collections"))
+    from ansible_collections.psf.infra.plugins.module_utils.registry import views
+from ansible_collections.psf.infra.plugins.module_utils.registry.names import zone_name
 
 
 def _host_address(hostname: str, hostvars: Mapping[str, Any]) -> str:
@@ -95,32 +103,21 @@ def https_targets(
     return [{"targets": [url], "labels": labels} for url, labels in seen.items()]
 
 
-def served_tenants(tenants: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    return [(name, t) for name, t in sorted(tenants.items()) if t.get("status", "active") in SERVED_STATUSES]
-
-
 def hosted_zones(tenants: Mapping[str, Any], dnssec_only: bool = False) -> list[str]:
     """Zone names (no trailing dot) hosted for active and suspended tenants."""
-    zones: set[str] = set()
-    for _name, tenant in served_tenants(tenants):
-        for zone in (tenant.get("services") or {}).get("zones") or []:
-            record = zone if isinstance(zone, Mapping) else {"name": zone}
-            if dnssec_only and not record.get("dnssec", True):
-                continue
-            zones.add(str(record["name"]).rstrip("."))
-    return sorted(zones)
+    return views.zone_names(tenants, dnssec_only=dnssec_only)
 
 
 def dns_module_name(zone: str) -> str:
     """The blackbox module that asks for the SOA of `zone` (module names are identifiers)."""
-    return "dns_soa_" + re.sub(r"[^A-Za-z0-9]", "_", zone.rstrip(".").lower())
+    return "dns_soa_" + re.sub(r"[^A-Za-z0-9]", "_", zone_name(zone))
 
 
 def dns_modules(zones: Iterable[str], timeout: str = "5s") -> dict[str, Any]:
     """One blackbox DNS module per zone: an authoritative SOA answer for the zone itself."""
     modules = {}
     for zone in sorted(set(zones)):
-        fqdn = zone.rstrip(".") + "."
+        fqdn = zone_name(zone) + "."
         modules[dns_module_name(zone)] = {
             "prober": "dns",
             "timeout": timeout,
@@ -166,17 +163,7 @@ def tenant_receivers(tenants: Mapping[str, Any]) -> list[dict[str, Any]]:
     Recipients: the tenant's members whose `notify` is not false. A tenant that opted in but
     has no such member gets no receiver (staff still receive everything).
     """
-    receivers = []
-    for name, tenant in served_tenants(tenants):
-        options = (tenant.get("services") or {}).get("monitoring") or {}
-        if not options.get("notify_liaisons", False):
-            continue
-        emails = sorted(
-            {str(m["email"]) for m in tenant.get("members") or [] if m.get("email") and m.get("notify", True)}
-        )
-        if emails:
-            receivers.append({"tenant": name, "receiver": f"tenant-{name}", "emails": emails})
-    return receivers
+    return views.liaison_receivers(tenants)
 
 
 def dnssec_check_config(
@@ -187,7 +174,7 @@ def dnssec_check_config(
         "servers": [
             {"name": str(s["name"]), "address": str(s["address"]), "port": int(s.get("port") or 53)} for s in servers
         ],
-        "zones": sorted({z.rstrip(".") for z in zones}),
+        "zones": sorted({zone_name(z) for z in zones}),
         "timeout": float(str(timeout).removesuffix("s")),
     }
 

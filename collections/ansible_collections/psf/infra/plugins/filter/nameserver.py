@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.psf.infra.plugins.module_utils.registry.names import zone_name
 
 _LABEL_RE = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 
@@ -27,7 +28,7 @@ def canonical_zone_name(name: Any) -> str:
     """``Packaging.Test.`` -> ``packaging.test``."""
     if not isinstance(name, str):
         raise ValueError(f"{name!r} is not a zone name")
-    text = name.strip().rstrip(".").lower()
+    text = zone_name(name)
     labels = text.split(".")
     if not text or len(text) > 253 or not all(_LABEL_RE.match(label) for label in labels):
         raise ValueError(f"{name!r} is not a zone name (letters, digits, '-', '_' and dots)")

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.psf.infra.plugins.module_utils.registry.names import zone_name
 
 #: HMAC-SHA256 keys shorter than the hash itself weaken the MAC (RFC 2104 section 3); a master
 #: secret is asked to carry at least as many characters as a 256-bit key has bytes.
@@ -31,7 +32,7 @@ def canonical_zone(zone: str) -> str:
     """``Packaging.Test.`` -> ``packaging.test``: one spelling per zone, so one key per zone."""
     if not isinstance(zone, str) or not zone.strip().strip("."):
         raise TsigDerivationError(f"zone must be a non-empty domain name, got {zone!r}")
-    return zone.strip().rstrip(".").lower()
+    return zone_name(zone)
 
 
 def derivation_message(zone: str, generation: int = 0) -> bytes:

@@ -11,8 +11,9 @@ author:
   - PSF Infrastructure Working Group (@python)
 description:
   - Reads one YAML file per tenant (C(<registry_dir>/<name>.yml)), validates every file against the
-    tenant JSON Schema and the rules of the Infra-WG charter, and refuses the whole registry with every
-    problem listed (file, tenant, field) when anything is wrong.
+    tenant JSON Schema and the rules of the Infra-WG charter, judges every zone's records and zone file
+    with the DNS code that publishes them (types, values, CNAME rules, DNS size limits), and refuses the
+    whole registry with every problem listed (file, tenant, field) when anything is wrong.
   - Every VM of an C(active) or C(suspended) tenant becomes a host C(<vm>.<tenant>) in the groups
     C(tenant_<tenant>), C(tenant_vms), C(backup_clients), C(monitoring_agents), C(vm_size_<preset>) and
     C(app_<app>) for each app it runs (dashes become underscores in group names).
@@ -88,13 +89,9 @@ import os
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
-from ansible_collections.psf.infra.plugins.module_utils.tenants import (
-    build_config,
-    display_path,
-    inventory_hosts,
-    load_registry,
-    registry_variables,
-)
+from ansible_collections.psf.infra.plugins.module_utils.registry.checks import build_config, display_path
+from ansible_collections.psf.infra.plugins.module_utils.registry.loading import load_registry
+from ansible_collections.psf.infra.plugins.module_utils.registry.views import inventory_hosts, registry_variables
 
 
 class InventoryModule(BaseInventoryPlugin):

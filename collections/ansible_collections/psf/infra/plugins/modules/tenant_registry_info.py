@@ -114,18 +114,25 @@ registry_dir:
   returned: success
   type: str
   sample: /srv/psf-infra/inventories/lab/tenants
+problems:
+  description: When the registry is invalid, each problem with the tenant, the file and the field it is about.
+  returned: failure
+  type: list
+  elements: dict
+  sample:
+    - msg: "inventories/lab/tenants/packaging.yml: tenant 'packaging': services.zones[0].records[2].values[0]:
+        '300.1.2.3' is not an IPv4 address (www A)"
+      tenant: packaging
+      file: inventories/lab/tenants/packaging.yml
+      field: services.zones[0].records[2].values[0]
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
-from ansible_collections.psf.infra.plugins.module_utils.tenants import (
-    build_config,
-    display_path,
-    load_registry,
-    missing_libraries,
-)
+from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, fail_on_errors
+from ansible_collections.psf.infra.plugins.module_utils.registry.checks import build_config, display_path
+from ansible_collections.psf.infra.plugins.module_utils.registry.loading import load_registry, missing_libraries
 
 ARGUMENT_SPEC = {
     "config_file": {"type": "path"},
@@ -172,12 +179,10 @@ def main() -> None:
     missing = missing_libraries()
     if missing:
         module.fail_json(msg=missing_required_lib(" and ".join(missing)))
-    try:
+    with fail_on_errors(module):
         registry_dir, settings, source = settings_from(module.params)
         config = build_config(settings, source=source)
         registry = load_registry(registry_dir, config)
-    except InvalidInput as error:
-        module.fail_json(msg=str(error))
     module.exit_json(changed=False, tenants=dict(registry.tenants), summary=registry.summary(),
                      registry_dir=registry.directory)
 

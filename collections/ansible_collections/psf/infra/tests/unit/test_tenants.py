@@ -1,4 +1,4 @@
-"""Unit tests of the tenant registry (module_utils/tenants.py): schema, charter rules, names,
+"""Unit tests of the tenant registry (module_utils/registry/): schema, charter rules, names,
 quotas, uniqueness across tenants and the inventory view. No network, no Ansible run."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ COLLECTIONS = Path(__file__).resolve().parents[5]
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
-from ansible_collections.psf.infra.plugins.module_utils import tenants as registry  # noqa: E402
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput  # noqa: E402
-from ansible_collections.psf.infra.plugins.module_utils.tenant_schema import TENANT_SCHEMA  # noqa: E402
+from ansible_collections.psf.infra.plugins.module_utils.registry import checks, loading, views  # noqa: E402
+from ansible_collections.psf.infra.plugins.module_utils.registry.schema import TENANT_SCHEMA  # noqa: E402
 
 TODAY = datetime.date(2026, 1, 15)
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICOz6LHpDztJ3vXMFa1lKe2qf7HPBklaJU/xWARx/sBC ada@laptop"
@@ -59,15 +59,15 @@ PACKAGING = {
 
 
 @pytest.fixture
-def config() -> registry.RegistryConfig:
-    return registry.build_config(SETTINGS, source="tenants.yml")
+def config() -> checks.RegistryConfig:
+    return checks.build_config(SETTINGS, source="tenants.yml")
 
 
-def check(document: dict, config: registry.RegistryConfig, file: str = "/srv/tenants/packaging.yml"):
-    return registry.check_tenant(document, file=file, config=config, today=TODAY)
+def check(document: dict, config: checks.RegistryConfig, file: str = "/srv/tenants/packaging.yml"):
+    return checks.check_tenant(document, file=file, config=config, today=TODAY)
 
 
-def problems_of(document: dict, config: registry.RegistryConfig) -> list[str]:
+def problems_of(document: dict, config: checks.RegistryConfig) -> list[str]:
     return [str(problem) for problem in check(document, config).problems]
 
 
@@ -187,7 +187,7 @@ def test_the_vm_quota_counts_the_tenants_vms(config) -> None:
 
 def test_a_tenant_without_its_own_quota_gets_the_default(config) -> None:
     document = changed(name="sprints", services__vms__0__size="medium")
-    result = registry.check_tenant(document, file="/srv/tenants/sprints.yml", config=config, today=TODAY)
+    result = checks.check_tenant(document, file="/srv/tenants/sprints.yml", config=config, today=TODAY)
 
     assert any("size 'medium' is not allowed by the tenant's quota (allowed: small; quotas.default.sizes" in str(p)
                for p in result.problems)
@@ -212,20 +212,20 @@ def test_a_file_that_is_not_a_mapping_is_refused(config) -> None:
 
 @pytest.mark.parametrize("line", [ED25519, ECDSA, ECDSA + " with a comment"])
 def test_valid_ssh_keys_pass(line: str) -> None:
-    assert registry.ssh_public_key_problem(line) is None
+    assert checks.ssh_public_key_problem(line) is None
 
 
 def test_an_ssh_key_with_truncated_data_is_refused() -> None:
     truncated = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICOz6LHpDztJ3vXMFa1lKe2qf7HPBkla"
 
-    assert registry.ssh_public_key_problem(truncated) == "the ssh-ed25519 key data is truncated"
+    assert checks.ssh_public_key_problem(truncated) == "the ssh-ed25519 key data is truncated"
 
 
 def test_build_config_refuses_unknown_presets_in_quotas() -> None:
     settings = copy.deepcopy(SETTINGS) | {"quotas": {"default": {"sizes": ["small", "xl"]}}}
 
     with pytest.raises(InvalidInput) as refused:
-        registry.build_config(settings, source="inventories/lab/tenants.yml")
+        checks.build_config(settings, source="inventories/lab/tenants.yml")
 
     assert "inventories/lab/tenants.yml: quotas.default.sizes[1]: 'xl' is not a size preset" in str(refused.value)
 
@@ -234,7 +234,7 @@ def test_build_config_refuses_a_bad_preset() -> None:
     settings = {"size_presets": {"small": {"vcpus": 0, "memory_mib": 2048}}}
 
     with pytest.raises(InvalidInput) as refused:
-        registry.build_config(settings, source="tenants.yml")
+        checks.build_config(settings, source="tenants.yml")
 
     message = str(refused.value)
     assert "tenants.yml: size_presets.small.vcpus: 0 is out of range (minimum 1)" in message
@@ -270,7 +270,7 @@ def test_load_registry_returns_sorted_normalised_tenants(tmp_path: Path, config)
     (directory / "zones").mkdir()
     (directory / "zones" / "p.zone").write_text("; zone\n")
 
-    loaded = registry.load_registry(str(directory), config, today=TODAY)
+    loaded = loading.load_registry(str(directory), config, today=TODAY)
 
     assert list(loaded.tenants) == ["packaging", "pyladies-berlin"]
     assert loaded.tenants["pyladies-berlin"]["services"]["zones"][0]["zone_file"] == str(directory / "zones/p.zone")
@@ -288,8 +288,8 @@ def test_load_registry_collects_every_problem_of_every_file(tmp_path: Path, conf
         "syntax": "name: [unclosed\n",
     })
 
-    with pytest.raises(registry.InvalidRegistry) as refused:
-        registry.load_registry(str(directory), config, today=TODAY)
+    with pytest.raises(checks.InvalidRegistry) as refused:
+        loading.load_registry(str(directory), config, today=TODAY)
 
     fields = sorted((problem.file.rsplit("/", 1)[-1], problem.field) for problem in refused.value.problems)
     assert fields == [("packaging.yml", "services.vms[0].size"),
@@ -305,7 +305,7 @@ def test_a_duplicate_key_is_refused_not_silently_overwritten(tmp_path: Path, con
     directory = write_registry(tmp_path / "tenants", {"packaging": text})
 
     with pytest.raises(InvalidInput, match="found duplicate key 'status'"):
-        registry.load_registry(str(directory), config, today=TODAY)
+        loading.load_registry(str(directory), config, today=TODAY)
 
 
 def test_unquoted_dates_stay_iso_strings(tmp_path: Path, config) -> None:
@@ -313,7 +313,7 @@ def test_unquoted_dates_stay_iso_strings(tmp_path: Path, config) -> None:
     assert "date: 2023-03-15\n" in text
     directory = write_registry(tmp_path / "tenants", {"packaging": text})
 
-    loaded = registry.load_registry(str(directory), config, today=TODAY)
+    loaded = loading.load_registry(str(directory), config, today=TODAY)
 
     assert loaded.tenants["packaging"]["approval"]["date"] == "2023-03-15"
 
@@ -339,8 +339,8 @@ def test_a_name_claimed_by_two_tenants_is_refused(tmp_path: Path, config, claim:
         other["services"]["zones"] = [{"name": "pyladies-berlin.test"}, *claim["zones"]]
     directory = write_registry(tmp_path / "tenants", {"packaging": packaging, "pyladies-berlin": other})
 
-    with pytest.raises(registry.InvalidRegistry) as refused:
-        registry.load_registry(str(directory), config, today=TODAY)
+    with pytest.raises(checks.InvalidRegistry) as refused:
+        loading.load_registry(str(directory), config, today=TODAY)
 
     assert any(str(problem).endswith(f"{expected} ({directory}/packaging.yml); a name belongs to one tenant")
                for problem in refused.value.problems), str(refused.value)
@@ -351,9 +351,9 @@ def test_a_name_claimed_by_two_tenants_is_refused(tmp_path: Path, config, claim:
 def test_inventory_hosts_follow_the_contract(tmp_path: Path, config) -> None:
     retired = changed(name="old", status="retired", services=...)
     directory = write_registry(tmp_path / "tenants", {"packaging": PACKAGING, "old": retired})
-    loaded = registry.load_registry(str(directory), config, today=TODAY)
+    loaded = loading.load_registry(str(directory), config, today=TODAY)
 
-    hosts = registry.inventory_hosts(loaded)
+    hosts = views.inventory_hosts(loaded)
 
     assert [host.name for host in hosts] == ["web1.packaging"]
     assert hosts[0].groups == ("tenant_packaging", "tenant_vms", "backup_clients", "monitoring_agents",
@@ -361,11 +361,11 @@ def test_inventory_hosts_follow_the_contract(tmp_path: Path, config) -> None:
     variables = hosts[0].variables
     assert set(variables) == {"psf_tenant_name", "psf_tenant", "psf_tenant_members", "psf_vm", "psf_apps"}
     assert variables["psf_tenant"] is loaded.tenants["packaging"]
-    assert registry.registry_variables(loaded) == {"psf_tenants": dict(loaded.tenants), "psf_registry_env": "lab"}
+    assert views.registry_variables(loaded) == {"psf_tenants": dict(loaded.tenants), "psf_registry_env": "lab"}
 
 
 def test_group_names_are_ansible_safe() -> None:
-    assert registry.group_name("tenant_", "pyladies-berlin") == "tenant_pyladies_berlin"
+    assert views.group_name("tenant_", "pyladies-berlin") == "tenant_pyladies_berlin"
 
 
 @pytest.mark.parametrize(("path", "text"), [
@@ -374,7 +374,7 @@ def test_group_names_are_ansible_safe() -> None:
     ((), ""),
 ])
 def test_field_path(path: tuple, text: str) -> None:
-    assert registry.field_path(path) == text
+    assert checks.field_path(path) == text
 
 
 @pytest.mark.parametrize(("environment", "tenants"), [
@@ -384,10 +384,10 @@ def test_field_path(path: tuple, text: str) -> None:
 def test_the_shipped_registries_are_valid(environment: str, tenants: set[str]) -> None:
     inventory = COLLECTIONS.parent / "inventories" / environment
     settings = yaml.safe_load((inventory / "tenants.yml").read_text())
-    config = registry.build_config({key: settings.get(key) for key in ("size_presets", "quotas", "vm_domain")},
-                                   environment=environment)
+    config = checks.build_config({key: settings.get(key) for key in ("size_presets", "quotas", "vm_domain")},
+                                 environment=environment)
 
-    loaded = registry.load_registry(str(inventory / "tenants"), config)
+    loaded = loading.load_registry(str(inventory / "tenants"), config)
 
     assert set(loaded.tenants) == tenants
 

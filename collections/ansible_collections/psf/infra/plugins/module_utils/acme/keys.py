@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+from ansible_collections.psf.infra.plugins.module_utils.registry.schema import DEFAULT_KEY_TYPE, KEY_TYPES
 
 try:
     from cryptography import x509
@@ -17,8 +18,8 @@ except ImportError:  # the module reports missing libraries (acme.deps), sanity 
 else:
     HAS_LIBRARIES = True
 
-KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
-DEFAULT_KEY_TYPE = "ecdsa-p256"
+__all__ = ["DEFAULT_KEY_TYPE", "KEY_TYPES", "build_csr", "generate_key", "key_to_pem", "key_type_of", "load_key",
+           "public_key_matches"]
 
 _CURVE_TYPES = {"ecdsa-p256": "SECP256R1", "ecdsa-p384": "SECP384R1"}
 _CURVE_NAMES = {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import dns.exception
@@ -47,6 +47,15 @@ SUPPORTED_TYPES = frozenset(dns.rdatatype.from_text(name) for name in (
 TTL_MIN = 0
 TTL_MAX = 2_147_483_647  # RFC 2181 section 8
 TXT_STRING_MAX = 255
+#: A record's data is at most this long: its length is 16 bits on the wire (RFC 1035 section 3.2.1).
+RDATA_MAX = 65_535
+#: A DNS message over TCP is at most this long (RFC 1035 section 4.2.2). dns_zone sends each rrset
+#: whole in one UPDATE, beside the header, the zone, the SOA prerequisite and the TSIG record: their
+#: room is ``_UPDATE_OVERHEAD`` (the room ``wire.py`` keeps for a TSIG record included).
+MESSAGE_MAX = 65_535
+_UPDATE_OVERHEAD = 12 + 4 + (2 + 10 + 2 * 255 + 20) + 512
+_NAME_MAX = 255
+_RR_FIXED = 10  # type, class, TTL, data length
 
 _LABEL = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)$")
 _A = dns.rdatatype.A
@@ -89,7 +98,8 @@ def parse_owner(name: Any, origin: dns.name.Name, where: Where, field: str) -> d
     except dns.exception.DNSException as err:
         raise where.error(f"'{name}' is not a valid DNS name: {err}", field) from None
     if not owner.is_subdomain(origin):
-        raise where.error(f"'{name}' is outside the zone {origin.to_text()}", field)
+        raise where.error(f"'{name}' is not inside the zone '{origin.to_text(omit_final_dot=True)}' (a name "
+                          "outside the zone belongs to another zone)", field)
     return owner
 
 
@@ -191,6 +201,12 @@ def parse_records(records: Iterable[Mapping[str, Any]], zone: str | dns.name.Nam
         owner = parse_owner(record.get("name"), origin, where, f"{at}.name")
         rdtype = parse_type(record.get("type"), where, f"{at}.type")
         what = f"{record['name']} {record['type']}"
+        key = (owner, rdtype)
+        if key in declared_at:  # before the values: the duplicate is what the tenant has to fix
+            first = declared_at[key].rsplit(".", 1)[-1]
+            raise where.error(f"the rrset {record['name']} {dns.rdatatype.to_text(rdtype)} is already declared "
+                              f"at {first}; put all values of an rrset in one record", at)
+        declared_at[key] = at
         ttl = parse_ttl(default_ttl if record.get("ttl") is None else record["ttl"], where, f"{at}.ttl")
         if "values" in record and "value" in record:
             raise where.error(f"give either value or values, not both ({what})", at)
@@ -209,12 +225,9 @@ def parse_records(records: Iterable[Mapping[str, Any]], zone: str | dns.name.Nam
                                                for position, value in enumerate(values)])
         if len(rrset.digests) != len(values):
             raise where.error(f"the same value is listed twice ({what})", f"{at}.values")
-        if rrset.key in declared:
-            raise where.error(f"{what} is declared twice: here and in {declared_at[rrset.key]}; put all "
-                              "values of an rrset in one record", at)
         declared[rrset.key] = rrset
-        declared_at[rrset.key] = at
     check_rrsets(declared, origin, where, declared_at)
+    check_sizes(declared, origin, where, lambda key: f"{declared_at[key]}.values")
     return declared
 
 
@@ -332,11 +345,16 @@ def read_simple_zone_file(text: str, zone: dns.name.Name,
 
 
 def parse_zone_file(text: str, zone: str | dns.name.Name, *, tenant: str | None = None,
-                    source_file: str | None = None) -> dict[RRsetKey, RRset]:
-    """A BIND zone file -> ``{key: RRset}``; its SOA and DNSSEC records are the server's, so skipped."""
+                    source_file: str | None = None, field: str = "zone_file",
+                    zone_file_name: str | None = None) -> dict[RRsetKey, RRset]:
+    """A BIND zone file -> ``{key: RRset}``; its SOA and DNSSEC records are the server's, so skipped.
+
+    Errors name ``source_file`` (the tenant file, or the zone file itself) and ``field``; syntax
+    errors quote ``zone_file_name`` (default ``source_file``) and the line.
+    """
     origin = to_name(zone)
     where = Where(tenant, source_file)
-    source = source_file or "<zone file>"
+    source = zone_file_name or source_file or "<zone file>"
     try:
         simple = read_simple_zone_file(text, origin, source)
         if simple is None:
@@ -346,9 +364,9 @@ def parse_zone_file(text: str, zone: str | dns.name.Name, *, tenant: str | None 
         else:
             found = [(owner, rdtype, ttl, by_digest) for (owner, rdtype), (ttl, by_digest) in simple.items()]
     except dns.exception.SyntaxError as err:
-        raise where.error(f"zone file syntax error: {err}", "zone_file") from None
+        raise where.error(f"zone file syntax error: {err}", field) from None
     except dns.exception.DNSException as err:
-        raise where.error(f"zone file is not valid: {err}", "zone_file") from None
+        raise where.error(f"zone file is not valid: {err}", field) from None
     declared: dict[RRsetKey, RRset] = {}
 
     def what(owner: dns.name.Name, rdtype: int) -> str:  # only for messages: costly for 10,000 records
@@ -358,14 +376,15 @@ def parse_zone_file(text: str, zone: str | dns.name.Name, *, tenant: str | None 
         if rdtype == SOA or rdtype in SERVER_MANAGED_TYPES:
             continue
         if rdtype not in SUPPORTED_TYPES:
-            raise where.error(f"record type of {what(owner, rdtype)} is not supported here", "zone_file")
+            raise where.error(f"record type of {what(owner, rdtype)} is not supported here", field)
         if labels_inside(owner, origin) is None:
-            raise where.error(f"{what(owner, rdtype)} is outside the zone {origin.to_text()}", "zone_file")
+            raise where.error(f"{what(owner, rdtype)} is outside the zone {origin.to_text()}", field)
         if not TTL_MIN <= ttl <= TTL_MAX:
-            parse_ttl(ttl, where, f"zone_file ({what(owner, rdtype)})")
+            parse_ttl(ttl, where, f"{field} ({what(owner, rdtype)})")
         rrset = RRset.from_map(owner, rdtype, ttl, data) if isinstance(data, dict) else RRset(owner, rdtype, ttl, data)
         declared[rrset.key] = rrset
-    check_rrsets(declared, origin, where, {key: f"zone_file ({what(*key)})" for key in declared if key[1] == CNAME})
+    check_rrsets(declared, origin, where, {key: f"{field} ({what(*key)})" for key in declared if key[1] == CNAME})
+    check_sizes(declared, origin, where, lambda key: field)
     return declared
 
 
@@ -394,6 +413,30 @@ def check_rrsets(rrsets: Mapping[RRsetKey, RRset], origin: dns.name.Name, where:
         if others:
             raise where.error(f"{label} has a CNAME beside other data ({', '.join(sorted(others))}): a "
                               "CNAME must be the only record at its name", field)
+
+
+def check_sizes(rrsets: Mapping[RRsetKey, RRset], origin: dns.name.Name, where: Where,
+                field_of: Callable[[RRsetKey], str]) -> None:
+    """Record data DNS cannot carry, refused before anything is sent (not a bare encoding error in the
+    middle of a run): one record's data is at most 65,535 bytes, and an rrset is sent whole in one
+    UPDATE message, so it must fit in one beside the zone, the SOA prerequisite and the TSIG record."""
+    room = MESSAGE_MAX - _UPDATE_OVERHEAD - len(origin.to_wire())
+    for key, rrset in rrsets.items():
+        digests = rrset.by_digest
+        data = sum(map(len, digests))
+        if data + len(digests) * (_NAME_MAX + _RR_FIXED) <= room:  # nearly always: no more to compute
+            continue
+        label = f"{relative_text(rrset.name, origin)} {rrset.type_text}"
+        largest = max(map(len, digests))
+        if largest > RDATA_MAX:
+            raise where.error(f"{label}: a value is {largest:,} bytes of record data; a DNS record holds at "
+                              f"most {RDATA_MAX:,}", field_of(key))
+        owner = sum(map(len, rrset.name.labels)) + len(rrset.name.labels)
+        size = data + len(digests) * (owner + _RR_FIXED)
+        if size > room:
+            raise where.error(f"{label} is {size:,} bytes on the wire; an rrset must fit in one DNS UPDATE "
+                              f"message ({room:,} bytes for this zone): spread the data over several names",
+                              field_of(key))
 
 
 _ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)

@@ -1,11 +1,15 @@
 # Copyright: PSF Infrastructure Working Group
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""JSON Schema (draft 2020-12) of one tenant file: ``inventories/<env>/tenants/<name>.yml``.
+"""The registry's vocabulary: the JSON Schema (draft 2020-12) of one tenant file
+(``inventories/<env>/tenants/<name>.yml``), the schema of the plugin settings, and the tables every
+other part reads instead of keeping its own copy: statuses (and which of them are hosted),
+certificate key types, tenant kinds and approval bodies.
 
 The schema checks structure only (fields, types, enums, simple patterns). The rules that need
 more than one field or more than one file -- the charter, quotas, names under the tenant's
-domains, uniqueness across tenants -- are checked in Python by ``tenants.py``.
+domains, record data, uniqueness across tenants -- are checked in Python by ``checks.py``.
+Pure data: no imports, so the ACME code and the filters read these tables at no cost.
 
 ``x-error`` is an annotation of this project (ignored by JSON Schema validators): the reason shown
 to a person when the keyword next to it fails, instead of the validator's generic message.
@@ -34,9 +38,15 @@ ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 KINDS = ("working-group", "community-organization")
 APPROVAL_BODIES = ("psf-membership", "psf-board")
 STATUSES = ("active", "suspended", "retired")
+#: The statuses whose tenants are served: zones, domains, certificates, VMs (backed up, monitored).
+#: A suspended tenant keeps everything while the question is settled; a retired one has nothing.
+HOSTED_STATUSES = ("active", "suspended")
 REGISTRARS = ("psf", "tenant")
 ZONE_MANAGEMENT = ("full", "declared")
-KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096")
+#: Certificate private key types: the tenant file's ``key_type``, the ``psf.infra.certificate`` module's
+#: ``key_type`` choices and the ACME code's key generation all read this one table.
+KEY_TYPES = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+DEFAULT_KEY_TYPE = "ecdsa-p256"
 
 _LABEL = {"type": "string", "pattern": DNS_LABEL_PATTERN, "x-error": DNS_LABEL_ERROR}
 _DOMAIN_NAME = {

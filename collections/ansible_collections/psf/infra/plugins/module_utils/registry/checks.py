@@ -1,15 +1,15 @@
 # Copyright: PSF Infrastructure Working Group
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The tenant registry: load, validate and normalise ``inventories/<env>/tenants/*.yml``.
+"""The registry's rules: every check of one tenant file, of the settings and across tenants.
 
-Pure functions over data, plus one I/O edge (``load_registry`` reads the files). No Ansible
-imports: the inventory plugin, the filters and the ``tenant_registry_info`` module all call in
-here, so a tenant file means the same thing everywhere.
+Pure functions over parsed data (``loading.py`` reads the files). Record and zone-file data are
+judged by the DNS code's own parser (``dns/validate.py``: ``parse_records``, ``parse_zone_file``,
+``parse_owner``), the one the ``dns_zone`` module runs, so what the registry accepts the name servers
+accept, and a bad record stops every playbook before anything changes.
 
-Every problem is an ``InvalidInput`` naming the file, the tenant and the field path; all the
-problems of the whole registry are collected and raised together as one ``InvalidRegistry``, and
-nothing is returned when there is any.
+Every problem is an ``InvalidInput`` naming the file, the tenant and the field path; a whole
+registry's problems are raised together as one ``InvalidRegistry``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import functools
 import os
 import re
 import struct
@@ -26,20 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
-from ansible_collections.psf.infra.plugins.module_utils.tenant_schema import (
+from ansible_collections.psf.infra.plugins.module_utils.registry.names import is_within, zone_name
+from ansible_collections.psf.infra.plugins.module_utils.registry.schema import (
     APPROVAL_BODIES,
     CHARTER_BACKUP_MONITORING,
     CONFIG_SCHEMA,
+    DEFAULT_KEY_TYPE,
     TENANT_SCHEMA,
 )
-
-try:
-    import yaml
-
-    YAML_IMPORT_ERROR: ImportError | None = None
-except ImportError as import_error:  # pragma: no cover - reported by the callers
-    yaml = None
-    YAML_IMPORT_ERROR = import_error
 
 try:
     import jsonschema
@@ -52,6 +45,12 @@ except ImportError as import_error:  # pragma: no cover - reported by the caller
 try:
     import dns.exception
     import dns.name
+    from ansible_collections.psf.infra.plugins.module_utils.dns.validate import (
+        Where,
+        parse_owner,
+        parse_records,
+        parse_zone_file,
+    )
 
     DNSPYTHON_IMPORT_ERROR: ImportError | None = None
 except ImportError as import_error:  # pragma: no cover
@@ -64,8 +63,6 @@ try:
 except ImportError as import_error:  # pragma: no cover
     NETADDR_IMPORT_ERROR = import_error
 
-TENANT_FILE_SUFFIXES = (".yml", ".yaml")
-HOSTED_STATUSES = ("active", "suspended")
 DEFAULT_MAX_VMS = 2
 DEFAULT_VM_DOMAIN = "vms.infra.test"
 
@@ -76,8 +73,6 @@ BODY_WORDING = {
 }
 
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-_OWNER_NAME = re.compile(r"^(@|[A-Za-z0-9_*.-]+)$")
-_GROUP_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 SSH_KEY_TYPES = (
     "ssh-ed25519",
@@ -95,21 +90,24 @@ MIN_RSA_BITS = 2048
 
 
 class InvalidRegistry(InvalidInput):
-    """All the problems of a registry, reported together; ``problems`` keeps them one by one."""
+    """All the problems of a registry, reported together; ``problems`` keeps them one by one (and a
+    module's failure returns them as ``problems``: ``{msg, tenant, file, field}`` each)."""
 
     def __init__(self, problems: list[InvalidInput], *, directory: str) -> None:
         self.problems = problems
         count = len(problems)
         lines = [f"tenant registry {directory} is invalid ({count} problem{'s' if count != 1 else ''}):"]
         lines.extend(f"  - {problem}" for problem in problems)
-        super().__init__("\n".join(lines))
+        super().__init__("\n".join(lines), problems=[
+            {"msg": str(problem), "tenant": problem.tenant, "file": problem.file, "field": problem.field}
+            for problem in problems])
 
 
 def missing_libraries() -> list[str]:
-    """Names of the Python libraries this module needs and cannot import."""
+    """Names of the Python libraries the checks need and cannot import (``loading`` adds PyYAML)."""
     missing = []
-    for name, error in (("PyYAML", YAML_IMPORT_ERROR), ("jsonschema", JSONSCHEMA_IMPORT_ERROR),
-                        ("dnspython", DNSPYTHON_IMPORT_ERROR), ("netaddr", NETADDR_IMPORT_ERROR)):
+    for name, error in (("jsonschema", JSONSCHEMA_IMPORT_ERROR), ("dnspython", DNSPYTHON_IMPORT_ERROR),
+                        ("netaddr", NETADDR_IMPORT_ERROR)):
         if error is not None:
             missing.append(name)
     return missing
@@ -197,7 +195,7 @@ def build_config(raw: Mapping[str, Any], *, source: str = "the registry settings
         size_presets=presets,
         default_quota=default_quota,
         tenant_quotas=tenant_quotas,
-        vm_domain=str(raw.get("vm_domain", DEFAULT_VM_DOMAIN)).rstrip(".").lower(),
+        vm_domain=zone_name(str(raw.get("vm_domain", DEFAULT_VM_DOMAIN))),
         environment=str(environment or raw.get("environment") or "lab"),
         source=source,
     )
@@ -260,7 +258,7 @@ def host_name_problem(text: Any, *, allow_wildcard: bool = False, min_labels: in
     """Why ``text`` is not a host-style domain name (letters, digits, '-'), or None."""
     if not isinstance(text, str) or not text:
         return "expected a domain name"
-    name = text.rstrip(".").lower()
+    name = zone_name(text)
     labels = name.split(".")
     if allow_wildcard and labels[0] == "*":
         labels = labels[1:]
@@ -279,20 +277,6 @@ def host_name_problem(text: Any, *, allow_wildcard: bool = False, min_labels: in
     return None
 
 
-def owner_name_problem(text: Any, zone: str) -> str | None:
-    """Why a record owner name (relative to ``zone``, '@' or absolute) is not valid, or None."""
-    if not isinstance(text, str) or not _OWNER_NAME.match(text):
-        return f"{text!r} is not a record name ('@', a name relative to the zone, or an absolute name ending in '.')"
-    try:
-        origin = dns.name.from_text(zone)
-        owner = origin if text == "@" else dns.name.from_text(text, origin=origin)
-    except dns.exception.DNSException as error:
-        return f"{text!r}: {error}"
-    if not owner.is_subdomain(origin):
-        return f"{text!r} is not inside the zone {zone!r}"
-    return None
-
-
 def address_problem(text: Any) -> str | None:
     """Why ``text`` is not a single IPv4 or IPv6 address, or None."""
     if not isinstance(text, str) or "/" in text:
@@ -302,20 +286,6 @@ def address_problem(text: Any) -> str | None:
     except (netaddr.AddrFormatError, ValueError, TypeError):
         return f"{text!r} is not an IP address"
     return None
-
-
-def is_within(name: str, parent: str) -> bool:
-    """True when ``name`` equals ``parent`` or is below it (names lowercase, no trailing dot)."""
-    return name == parent or name.endswith("." + parent)
-
-
-def normal_name(text: str) -> str:
-    return text.rstrip(".").lower()
-
-
-def group_name(prefix: str, name: str) -> str:
-    """An Ansible-safe group name: ``tenant_`` + ``pyladies-berlin`` -> ``tenant_pyladies_berlin``."""
-    return prefix + _GROUP_UNSAFE.sub("_", name)
 
 
 # --------------------------------------------------------------------------- schema
@@ -425,6 +395,7 @@ class _TenantChecker:
         self.problems: list[InvalidInput] = []
         self.claims: dict[str, list[tuple[str, str]]] = {"zone": [], "domain": [], "vm_fqdn": []}
         self._reported_paths: set[str] = set()
+        self._schema_paths: list[str] = []
 
     # -- helpers
     def problem(self, path: tuple | list | str, reason: str) -> None:
@@ -474,6 +445,7 @@ class _TenantChecker:
             path = field_path(_schema_error_path(error))
             if any(path == seen or path.startswith(seen + ".") for seen in self._reported_paths):
                 continue
+            self._schema_paths.append(path)
             self.problem(path, _schema_reason(error))
 
     def _check_charter_vms(self) -> None:
@@ -572,7 +544,7 @@ class _TenantChecker:
             if reason:
                 self.problem(path, reason)
                 continue
-            name = normal_name(name)
+            name = zone_name(name)
             self._unique("domain", seen, name, path)
             self.claims["domain"].append((name, field_path(path)))
             domains.append({"name": name, "registrar": domain.get("registrar"),
@@ -589,7 +561,7 @@ class _TenantChecker:
             if reason:
                 self.problem((*path, "name"), reason)
                 continue
-            name = normal_name(name)
+            name = zone_name(name)
             self._unique("zone", seen, name, (*path, "name"))
             self.claims["zone"].append((name, field_path((*path, "name"))))
             if not any(is_within(name, domain) for domain in domain_names):
@@ -597,46 +569,65 @@ class _TenantChecker:
                                               f"({', '.join(domain_names) or 'none declared'}); "
                                               "declare the domain in services.domains")
             normal = {"name": name, "dnssec": zone.get("dnssec", True), "managed": zone.get("managed", "declared"),
-                      "ignore": list(zone.get("ignore") or [])}
+                      "ignore": list(zone.get("ignore") or []), "source_file": os.path.abspath(self.file)}
+            where = Where(self.name, self.display_file)
             for ignore_index, ignored in enumerate(normal["ignore"]):
-                reason = owner_name_problem(ignored, name)
-                if reason:
-                    self.problem((*path, "ignore", ignore_index), reason)
+                at = field_path((*path, "ignore", ignore_index))
+                if not self._schema_refused(at):
+                    self._judge(parse_owner, ignored, dns.name.from_text(name), where, at)
             if "records" in zone and "zone_file" in zone:
                 self.problem(path, "give either 'records' or 'zone_file', not both")
             elif "zone_file" in zone:
-                normal["zone_file"] = self._zone_file(zone.get("zone_file"), (*path, "zone_file"))
+                normal["zone_file"] = self._zone_file(zone.get("zone_file"), name, (*path, "zone_file"))
             else:
                 normal["records"] = self._records(zone.get("records") or [], name, path)
             zones.append(normal)
         return zones
 
-    def _zone_file(self, relative: Any, path: tuple) -> str | None:
+    def _schema_refused(self, at: str) -> bool:
+        """True when the schema already reported a problem at ``at`` or inside it."""
+        return any(path == at or path.startswith((at + ".", at + "[")) for path in self._schema_paths)
+
+    def _judge(self, parse: Any, *arguments: Any, **keywords: Any) -> None:
+        """Run one of the DNS code's parsers; its refusal (file, tenant, field) is one more problem."""
+        try:
+            parse(*arguments, **keywords)
+        except InvalidInput as error:
+            self.problems.append(error)
+
+    def _zone_file(self, relative: Any, zone: str, path: tuple) -> str | None:
+        """The zone file's absolute path; its records are read and judged as ``dns_zone`` will."""
         if not isinstance(relative, str) or not relative:
             return None
         absolute = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(self.file)), relative))
         if not os.path.isfile(absolute):
             self.problem(path, f"zone file {relative!r} does not exist (looked for {display_path(absolute)}; "
                                "the path is relative to the tenant file)")
+            return absolute
+        try:
+            with open(absolute, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as error:
+            self.problem(path, f"zone file {relative!r} cannot be read: {error}")
+            return absolute
+        self._judge(parse_zone_file, text, zone, tenant=self.name, source_file=self.display_file,
+                    field=field_path(path), zone_file_name=display_path(absolute))
         return absolute
 
     def _records(self, records: list, zone: str, zone_path: tuple) -> list[dict[str, Any]]:
-        normal, seen = [], {}
-        for index, record in enumerate(records):
+        """The records as declared (types upper-cased), judged as a whole by ``parse_records``: names,
+        types, TTLs, record data, duplicates, CNAME rules and DNS size limits (the first problem of
+        a zone is reported; the schema's problems are not repeated)."""
+        at = field_path((*zone_path, "records"))
+        if not self._schema_refused(at):
+            self._judge(parse_records, records, zone, tenant=self.name, source_file=self.display_file, field=at)
+        normal = []
+        for record in records:
             if not isinstance(record, Mapping):
                 continue
-            path = (*zone_path, "records", index)
-            owner = record.get("name")
-            reason = owner_name_problem(owner, zone)
-            if reason:
-                self.problem((*path, "name"), reason)
             rtype = str(record.get("type", "")).upper()
-            key = (str(owner).lower(), rtype)
-            if not reason and key in seen:
-                self.problem(path, f"the rrset {owner} {rtype} is already declared at records[{seen[key]}]; "
-                                   "put all its values in one entry")
-            seen.setdefault(key, index)
-            entry = {"name": owner, "type": rtype, "values": [str(value) for value in record.get("values") or []]}
+            entry = {"name": record.get("name"), "type": rtype,
+                     "values": [str(value) for value in record.get("values") or []]}
             if "ttl" in record:
                 entry["ttl"] = record["ttl"]
             normal.append(entry)
@@ -665,11 +656,11 @@ class _TenantChecker:
                 if reason:
                     self.problem((*path, "names", name_index), reason)
                     continue
-                name = normal_name(name)
+                name = zone_name(name)
                 self._check_owned(name, owned, (*path, "names", name_index), "certificate name")
                 names.append(name)
             certificates.append({"name": label, "names": names,
-                                 "key_type": certificate.get("key_type", "ecdsa-p256")})
+                                 "key_type": certificate.get("key_type", DEFAULT_KEY_TYPE)})
         return certificates
 
     def _vms(self) -> list[dict[str, Any]]:
@@ -699,7 +690,7 @@ class _TenantChecker:
                 reason = host_name_problem(fqdn)
                 if reason:
                     self.problem((*path, "fqdn"), reason)
-                fqdn = normal_name(str(fqdn))
+                fqdn = zone_name(str(fqdn))
             else:
                 fqdn = f"{name}.{self.name}.{self.config.vm_domain}"
             self.claims["vm_fqdn"].append((fqdn, field_path((*path, "fqdn" if "fqdn" in vm else "name"))))
@@ -742,7 +733,7 @@ class _TenantChecker:
                 if reason:
                     self.problem((*path, "names", name_index), reason)
                     continue
-                served = normal_name(served)
+                served = zone_name(served)
                 self._check_owned(served, owned, (*path, "names", name_index), "app name")
                 names.append(served)
             certificate = app.get("certificate")
@@ -771,106 +762,7 @@ def _today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
 
 
-# --------------------------------------------------------------------------- the registry
-
-
-@dataclass(frozen=True)
-class Registry:
-    """A valid registry: normalised tenant records by name (sorted), and where they came from."""
-
-    environment: str
-    directory: str
-    tenants: Mapping[str, dict[str, Any]]
-    files: Mapping[str, str]
-
-    def hosted_vms(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        for tenant in self.tenants.values():
-            if tenant["status"] in HOSTED_STATUSES:
-                for vm in tenant["services"]["vms"]:
-                    yield tenant, vm
-
-    def summary(self) -> dict[str, Any]:
-        tenants = list(self.tenants.values())
-
-        def count(key: str) -> int:
-            return sum(len(tenant["services"][key]) for tenant in tenants)
-
-        by_status: dict[str, int] = {}
-        by_kind: dict[str, int] = {}
-        for tenant in tenants:
-            by_status[tenant["status"]] = by_status.get(tenant["status"], 0) + 1
-            by_kind[tenant["kind"]] = by_kind.get(tenant["kind"], 0) + 1
-        return {
-            "environment": self.environment,
-            "tenants": len(tenants),
-            "by_status": by_status,
-            "by_kind": by_kind,
-            "members": sum(len(tenant["members"]) for tenant in tenants),
-            "domains": count("domains"),
-            "zones": count("zones"),
-            "certificates": count("certificates"),
-            "vms": count("vms"),
-            "apps": count("apps"),
-            "hosts": [host.name for host in inventory_hosts(self)],
-        }
-
-
-def tenant_files(directory: str) -> list[str]:
-    """The tenant files of a registry directory (not recursive: zone files live in subdirectories)."""
-    return sorted(
-        os.path.join(directory, entry)
-        for entry in os.listdir(directory)
-        if entry.endswith(TENANT_FILE_SUFFIXES) and not entry.startswith(".")
-        and os.path.isfile(os.path.join(directory, entry))
-    )
-
-
-def parse_tenant_yaml(text: str, *, file: str) -> Any:
-    """Parse a tenant file; dates stay strings and a duplicate key is an error, not a silent overwrite."""
-    try:
-        return yaml.load(text, Loader=_tenant_yaml_loader())
-    except yaml.YAMLError as error:
-        raise InvalidInput(f"is not valid YAML: {error}", file=display_path(file)) from error
-
-
-def load_registry(directory: str, config: RegistryConfig, *, today: datetime.date | None = None) -> Registry:
-    """Read, check and normalise every tenant file in ``directory``.
-
-    Raises ``InvalidRegistry`` (an ``InvalidInput``) listing every problem of every file when
-    anything is wrong; returns nothing partial.
-    """
-    _require_libraries()
-    directory = os.path.abspath(directory)
-    if not os.path.isdir(directory):
-        raise InvalidInput(f"the tenant registry directory {display_path(directory)} does not exist")
-    problems: list[InvalidInput] = []
-    checks: list[TenantCheck] = []
-    stems: dict[str, str] = {}
-    for file in tenant_files(directory):
-        stem = os.path.splitext(os.path.basename(file))[0]
-        if stem in stems:
-            problems.append(InvalidInput(f"tenant {stem!r} is also defined in {display_path(stems[stem])}",
-                                         file=display_path(file)))
-            continue
-        stems[stem] = file
-        try:
-            with open(file, encoding="utf-8") as handle:
-                document = parse_tenant_yaml(handle.read(), file=file)
-        except (OSError, UnicodeDecodeError) as error:
-            problems.append(InvalidInput(f"cannot be read: {error}", file=display_path(file)))
-            continue
-        except InvalidInput as error:
-            problems.append(error)
-            continue
-        check = check_tenant(document, file=file, config=config, today=today)
-        checks.append(check)
-        problems.extend(check.problems)
-    problems.extend(cross_tenant_problems(checks, config))
-    if problems:
-        raise InvalidRegistry(problems, directory=display_path(directory))
-    tenants = {check.name: check.record for check in sorted(checks, key=lambda check: check.name)}
-    files = {check.name: check.file for check in checks}
-    return Registry(environment=config.environment, directory=directory, tenants=tenants, files=files)
+# --------------------------------------------------------------------------- across tenants
 
 
 def cross_tenant_problems(checks: list[TenantCheck], config: RegistryConfig) -> list[InvalidInput]:
@@ -892,76 +784,3 @@ def cross_tenant_problems(checks: list[TenantCheck], config: RegistryConfig) -> 
             problems.append(InvalidInput(f"there is no tenant named {name!r} in the registry",
                                          file=config.source, field=f"quotas.tenants.{name}"))
     return problems
-
-
-# --------------------------------------------------------------------------- inventory view
-
-
-@dataclass(frozen=True)
-class InventoryHost:
-    name: str
-    groups: tuple[str, ...]
-    variables: Mapping[str, Any]
-
-
-def inventory_hosts(registry: Registry) -> list[InventoryHost]:
-    """The inventory hosts of the registry: one per VM of an active or suspended tenant.
-
-    Host names, groups and variables follow docs/contracts.md exactly.
-    """
-    hosts = []
-    for tenant, vm in registry.hosted_vms():
-        apps = [app for app in tenant["services"]["apps"] if app["vm"] == vm["name"]]
-        groups = [group_name("tenant_", tenant["name"]), "tenant_vms", "backup_clients", "monitoring_agents",
-                  group_name("vm_size_", vm["size"])]
-        groups.extend(group_name("app_", app["name"]) for app in apps)
-        hosts.append(InventoryHost(
-            name=f"{vm['name']}.{tenant['name']}",
-            groups=tuple(groups),
-            variables={
-                "psf_tenant_name": tenant["name"],
-                "psf_tenant": tenant,
-                "psf_tenant_members": tenant["members"],
-                "psf_vm": vm,
-                "psf_apps": apps,
-            },
-        ))
-    return hosts
-
-
-def registry_variables(registry: Registry) -> dict[str, Any]:
-    """The variables set on group ``all``."""
-    return {"psf_tenants": dict(registry.tenants), "psf_registry_env": registry.environment}
-
-
-# --------------------------------------------------------------------------- YAML loader
-
-
-@functools.cache
-def _tenant_yaml_loader() -> type:
-    """A SafeLoader that keeps dates as strings and refuses duplicate keys.
-
-    libyaml's parser is used when PyYAML was built with it: about 10 times faster on a big registry.
-    Built on first use, so that importing this file needs no PyYAML (Ansible's sanity import test).
-    """
-    safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    def construct_mapping_without_duplicates(loader, node):
-        loader.flatten_mapping(node)
-        seen: set = set()
-        for key_node, _value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}",
-                    key_node.start_mark)
-            seen.add(key)
-        return loader.construct_mapping(node, deep=True)
-
-    loader = type("TenantYamlLoader", (safe_loader,), {})
-    loader.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping_without_duplicates)
-    return loader
