@@ -26,23 +26,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from psf_infra_runner import summary
+from psf_infra_runner.inventory import InventoryError, project_root, read_inventory
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INVALID_REGISTRY = 3
 EXIT_LOCKED = 75
-
-
-def project_root() -> Path:
-    """The checkout holding playbooks/ and ansible.cfg (PSF_INFRA_ROOT overrides)."""
-    configured = os.environ.get("PSF_INFRA_ROOT")
-    if configured:
-        return Path(configured).resolve()
-    here = Path(__file__).resolve()
-    for candidate in [Path.cwd(), *here.parents]:
-        if (candidate / "ansible.cfg").is_file() and (candidate / "playbooks").is_dir():
-            return candidate
-    raise SystemExit("psf-infra: cannot find the psf.infra checkout; set PSF_INFRA_ROOT")
 
 
 def resolve_playbook(root: Path, name: str) -> Path:
@@ -190,40 +181,18 @@ def command_run(args: argparse.Namespace) -> int:
 
 def command_validate(args: argparse.Namespace) -> int:
     """Loads the registry exactly as the inventory plugin does; prints every problem at once."""
-    import subprocess
-
     root = project_root()
     args.inventory = resolve_inventory(root, args.inventory)
-    env = {**os.environ, "ANSIBLE_CONFIG": str(root / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    proc = subprocess.run(
-        [_sibling("ansible-inventory"), "-i", args.inventory, "--list"],
-        capture_output=True, text=True, env=env, cwd=root, check=False,
-    )
-    if proc.returncode != 0:
-        print(proc.stderr.strip() or proc.stdout.strip(), file=sys.stderr)
+    try:
+        inventory = read_inventory(args.inventory, root)
+    except InventoryError as err:
+        print(err, file=sys.stderr)
         return EXIT_INVALID_REGISTRY
-    inventory = json.loads(proc.stdout)
-    tenants = inventory.get("_meta", {}).get("hostvars", {})
-    registry = _registry_from_inventory(inventory)
-    print(f"psf-infra: {args.inventory}: {len(registry)} tenants valid, {len(tenants)} hosts")
+    print(f"psf-infra: {args.inventory}: {len(inventory.tenants)} tenants valid, {len(inventory.hostvars)} hosts")
     return EXIT_OK
 
 
-def _registry_from_inventory(inventory: dict) -> dict:
-    for host_vars in inventory.get("_meta", {}).get("hostvars", {}).values():
-        if "psf_tenants" in host_vars:
-            return host_vars["psf_tenants"]
-    return inventory.get("all", {}).get("vars", {}).get("psf_tenants", {})
-
-
-def _sibling(tool: str) -> str:
-    candidate = Path(sys.executable).parent / tool
-    return str(candidate) if candidate.exists() else tool
-
-
 def command_summary(args: argparse.Namespace) -> int:
-    from psf_infra_runner import summary
-
     return summary.main(["--inventory", args.inventory])
 
 

@@ -1,9 +1,9 @@
 """A per-tenant summary of what exists: the registry as the inventory sees it, and the live state.
 
 Used at the end of `make demo` and by `psf-infra summary`. It reads the inventory through the real
-`ansible-inventory` (so an invalid registry fails here exactly as it fails a playbook), then asks
-every authoritative name server for each hosted zone's SOA serial, and reads the certificates the
-certificate module keeps on the control node.
+`ansible-inventory` (inventory.py, as `psf-infra validate` does, so an invalid registry fails here
+exactly as it fails a playbook), then asks every authoritative name server for each hosted zone's SOA
+serial, and reads the certificates the certificate module keeps on the control node.
 """
 
 from __future__ import annotations
@@ -11,39 +11,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-
-def load_inventory(inventory: str, root: Path) -> dict[str, Any]:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(root / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    tool = Path(sys.executable).parent / "ansible-inventory"
-    proc = subprocess.run(
-        [str(tool) if tool.exists() else "ansible-inventory", "-i", inventory, "--list"],
-        capture_output=True, text=True, env=env, cwd=root, check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr.strip() or "ansible-inventory failed")
-    return json.loads(proc.stdout, object_hook=plain_value)
-
-
-def plain_value(obj: dict[str, Any]) -> Any:
-    """ansible-inventory --list writes strings the inventory plugin marked unsafe as {"__ansible_unsafe": str}."""
-    if len(obj) == 1 and "__ansible_unsafe" in obj:
-        return obj["__ansible_unsafe"]
-    return obj
-
-
-def controller_vars(inventory: dict[str, Any]) -> dict[str, Any]:
-    hostvars = inventory.get("_meta", {}).get("hostvars", {})
-    for name in ("localhost", *hostvars):
-        if "psf_tenants" in hostvars.get(name, {}):
-            return hostvars[name]
-    return {}
+from psf_infra_runner.inventory import Inventory, InventoryError, project_root, read_inventory
 
 
 def soa_serial(zone: str, address: str, port: int) -> str:
@@ -134,12 +108,12 @@ def name_servers(cvars: dict[str, Any]) -> list[tuple[str, str, int]]:
     return servers
 
 
-def render(inventory: dict[str, Any], root: Path) -> list[str]:
-    cvars = controller_vars(inventory)
-    tenants: dict[str, Any] = cvars.get("psf_tenants", {})
+def render(inventory: Inventory, root: Path) -> list[str]:
+    cvars = inventory.controller_vars
+    tenants: dict[str, Any] = inventory.tenants
     servers = name_servers(cvars)
     cert_dir = certificate_store(cvars, root)
-    hostvars = inventory.get("_meta", {}).get("hostvars", {})
+    hostvars = inventory.hostvars
     machines = lab_machines() if cvars.get("psf_lab_dir") else {}
     lines = [f"psf.infra: {len(tenants)} tenants in {cvars.get('psf_registry_env', '?')}"]
     for name in sorted(tenants):
@@ -172,10 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psf-infra summary")
     parser.add_argument("--inventory", default="inventories/lab")
     args = parser.parse_args(argv)
-    from psf_infra_runner.cli import project_root
-
     root = project_root()
-    inventory = load_inventory(args.inventory, root)
+    try:
+        inventory = read_inventory(args.inventory, root)
+    except InventoryError as err:
+        raise SystemExit(str(err)) from None
     print("\n".join(render(inventory, root)))
     return 0
 

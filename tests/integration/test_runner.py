@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PSF_INFRA = [sys.executable, "-m", "psf_infra_runner.cli"]
@@ -114,3 +117,41 @@ def test_unknown_playbook_is_a_usage_error():
     result = psf_infra("run", "no-such-playbook")
     assert result.returncode == 2
     assert "no playbook 'no-such-playbook'" in result.stderr
+
+
+REGISTRY_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "registry"
+
+
+def test_validate_reads_the_registry_through_ansible_inventory(tmp_path):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(REGISTRY_FIXTURE, inventory)
+    good = psf_infra("validate", "-i", str(inventory))
+    assert good.returncode == 0, good.stderr
+    assert re.fullmatch(rf"psf-infra: {re.escape(str(inventory))}: 2 tenants valid, \d+ hosts\n", good.stdout)
+
+    tenant_file = inventory / "tenants" / "packaging.yml"
+    document = yaml.safe_load(tenant_file.read_text())
+    document["services"]["vms"][0]["size"] = "huge"
+    tenant_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    bad = psf_infra("validate", "-i", str(inventory))
+    assert bad.returncode == 3
+    assert f"{tenant_file}: tenant 'packaging': services.vms[0].size" in bad.stderr
+    assert bad.stdout == ""
+
+
+def test_summary_lists_every_tenant_of_the_inventory(tmp_path):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(REGISTRY_FIXTURE, inventory)
+    names = sorted(path.stem for path in (inventory / "tenants").glob("*.yml"))
+    # no name servers in this inventory: the summary reads the registry only, contacts nothing
+    result = psf_infra("summary", "-i", str(inventory))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"psf.infra: {len(names)} tenants in ")
+    for name in names:
+        assert re.search(rf"^{re.escape(name)}  \(", result.stdout, re.MULTILINE), result.stdout
+
+    tenant_file = inventory / "tenants" / f"{names[0]}.yml"
+    tenant_file.write_text(tenant_file.read_text() + "\nnot_a_field: true\n")
+    refused = psf_infra("summary", "-i", str(inventory))
+    assert refused.returncode == 1
+    assert str(tenant_file) in refused.stderr

@@ -1,19 +1,33 @@
 """Pure functions of the backup_server role: which VMs may reach this server, and what to do with the others.
 
-The role's defaults and tasks call these as filters; molecule/backup/tests/test_decisions.py calls
-them directly. Nothing here talks to the network or imports Ansible.
+The role's defaults and tasks call these as filters; tests/unit/test_backup_decisions.py calls
+them directly. Nothing here talks to the network or imports Ansible. The borg policy itself (key
+lines, retirement markers, retention) is ``files/psf_borg_policy.py``, the file the role installs
+beside ``psf-borg-maintain`` on the server: both apply the same rules.
 """
 
 from __future__ import annotations
 
-import re
+import importlib.util
+import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-# The comment the backup_client role puts at the end of each VM's authorized_keys line.
-KEY_COMMENT = re.compile(r"\spsf-backup:([A-Za-z0-9][A-Za-z0-9._-]*)\s*$")
-REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-MARKER_SUFFIX = ".retired"
+
+def _load_policy():
+    name = "psf_borg_policy"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parent.parent / "files" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+policy = _load_policy()
 
 
 def clients(hosts: Iterable[str], hostvars: Mapping[str, Any], server: str, default_server: str = "") -> list[str]:
@@ -35,12 +49,7 @@ def clients(hosts: Iterable[str], hostvars: Mapping[str, Any], server: str, defa
 
 def key_names(authorized_keys: str) -> list[str]:
     """Repository names of the psf-backup lines of an authorized_keys file (commented-out lines too)."""
-    names = set()
-    for line in authorized_keys.splitlines():
-        match = KEY_COMMENT.search(line)
-        if match:
-            names.add(match.group(1))
-    return sorted(names)
+    return sorted(policy.key_names(authorized_keys))
 
 
 def plan(
@@ -62,7 +71,7 @@ def plan(
 
     def valid(names: Iterable[str]) -> set[str]:
         # Anything else in those directories (lost+found of a mount point) is not a repository.
-        return {str(name) for name in names if REPOSITORY_NAME.match(str(name))}
+        return {str(name) for name in names if policy.is_repository_name(name)}
 
     wanted_set = valid(wanted)
     keys_set = valid(keys)
@@ -79,21 +88,14 @@ def plan(
 
 def marker_names(paths: Iterable[str]) -> list[str]:
     """Repository names from the paths of retirement markers (<state_dir>/<name>.retired)."""
-    names = []
-    for path in paths:
-        base = str(path).rsplit("/", 1)[-1]
-        if base.endswith(MARKER_SUFFIX):
-            names.append(base[: -len(MARKER_SUFFIX)])
-    return sorted(names)
+    return sorted(name for path in paths if (name := policy.marker_repository(str(path))) is not None)
 
 
 def expired(markers: Iterable[Mapping[str, Any]], now: float, retention_days: int) -> list[dict[str, Any]]:
     """The retirement markers older than the retention, each {repository, retired_at, days}, oldest first."""
-    found = []
-    for marker in markers:
-        days = int((float(now) - float(marker.get("retired_epoch", now))) // 86400)
-        if days >= int(retention_days):
-            found.append({"repository": marker.get("repository"), "retired_at": marker.get("retired_at"), "days": days})
+    found = [{"repository": marker.get("repository"), "retired_at": marker.get("retired_at"),
+              "days": policy.retired_days(marker, now)}
+             for marker in markers if policy.retention_expired(marker, now, retention_days)]
     return sorted(found, key=lambda item: -item["days"])
 
 

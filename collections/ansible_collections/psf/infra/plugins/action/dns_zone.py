@@ -22,12 +22,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
-from ansible_collections.psf.infra.plugins.module_utils.dns.options import (
-    SERVER_REQUIRED_TOGETHER,
-    ZONE_ARGUMENT_SPEC,
-    ZONE_MUTUALLY_EXCLUSIVE,
-    ZONE_REQUIRED_ONE_OF,
-)
+from ansible_collections.psf.infra.plugins.module_utils.dns.options import DNS_ZONE
+from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
 
 try:  # ansible-core 2.19's templating; before 2.19 finalize_task_arg (below) is never called
     from ansible._internal._templating._jinja_bits import is_possibly_all_template, is_possibly_template
@@ -35,9 +31,7 @@ except ImportError:
     is_possibly_all_template = is_possibly_template = None
 
 try:
-    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import error_fields
     from ansible_collections.psf.infra.plugins.module_utils.dns.zone_task import echoed_arguments, run_dns_zone
-    from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
 except ImportError:  # dnspython or netaddr missing on the controller: ship the module instead
     IN_PROCESS_AVAILABLE = False
 else:
@@ -48,7 +42,7 @@ MODULE = "psf.infra.dns_zone"
 #: The records are checked field by field by module_utils.dns.validate (its errors name the tenant file,
 #: the record and the field). They are kept out of the generic validation: ArgumentSpecValidator deep-copies
 #: its input, which for 10,000 templated records costs more (1.7 s) than the whole DNS work.
-IN_PROCESS_SPEC = {**ZONE_ARGUMENT_SPEC, "records": {"type": "raw"}}
+IN_PROCESS_SPEC = DNS_ZONE.with_options(records={"type": "raw"})
 
 
 def _holds_template(value: Any) -> bool:
@@ -106,9 +100,7 @@ class ActionModule(ActionBase):
                                                task_vars=task_vars, wrap_async=wrap_async))
             return result
 
-        validator = ArgumentSpecValidator(IN_PROCESS_SPEC, mutually_exclusive=ZONE_MUTUALLY_EXCLUSIVE,
-                                          required_together=SERVER_REQUIRED_TOGETHER,
-                                          required_one_of=ZONE_REQUIRED_ONE_OF)
+        validator = ArgumentSpecValidator(**IN_PROCESS_SPEC.validator_kwargs())
         args = dict(self._task.args)
         records = args.pop("records", None)
         if records is not None:
@@ -121,8 +113,8 @@ class ActionModule(ActionBase):
         params = dict(checked.validated_parameters, records=records)
         try:
             outcome = run_dns_zone(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
-        except PsfInfraError as err:
-            outcome = {"failed": True, "changed": False, **error_fields(err)}
+        except PsfInfraError as err:  # the collection's one edge, as the module's fail_on_errors
+            outcome = err.failed_result(changed=False)
         outcome["invocation"] = {"module_args": echoed_arguments(params)}
         if records:
             # The worker sends its copy of the task (arguments included) back to the main process

@@ -1,7 +1,18 @@
 # Copyright: PSF Infrastructure Working Group
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Options shared by the psf.infra DNS modules: how to reach the primary and the secondaries."""
+"""The documentation of the DNS options; their argument specs are beside, in
+``plugins/module_utils/dns/options.py``:
+
+- ``psf.infra.dns_server`` (DOCUMENTATION): ``DNS_SERVER``, how the DNS modules reach the primary and
+  the secondaries;
+- ``psf.infra.dns_server.acme`` (ACME): ``ACME_DNS``, the name servers, resolver and TSIG key of
+  psf.infra.certificate's DNS-01.
+
+The TSIG key options are documented in both (ansible-test reads each fragment as one string
+literal, so they cannot be composed here); their spec is written once (``options.tsig_options``),
+and ``tests/unit/test_module_edge.py`` checks each fragment against its spec.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +30,7 @@ options:
     description: Port of the primary name server (TCP for AXFR and UPDATE, UDP/TCP for queries).
     type: int
     default: 53
+
   tsig_key_name:
     description:
       - Name of the TSIG key that signs every message (zone transfer, update, queries to the primary).
@@ -55,6 +67,47 @@ options:
         description: Port of the secondary.
         type: int
         default: 53
+"""
+
+    ACME = r"""
+options:
+  dns_servers:
+    description:
+      - Every authoritative server of our zones, as C({address, port}) (port 53 when left out; other
+        keys are ignored, so the inventory's server variables fit as they are). The first is the
+        primary that receives the UPDATEs.
+      - The TXT records count as published when all of them serve them.
+      - Required for O(challenge=dns-01).
+    type: list
+    elements: dict
+  dns_resolver:
+    description:
+      - The resolver, as C({address, port}), used to find the zone of each name, the tenant's CNAME
+        delegations and the CAA records. Never the system resolver.
+      - Required for O(challenge=dns-01).
+    type: dict
+
+  dns_tsig_key_name:
+    description:
+      - Name of the TSIG key that signs the UPDATE messages that publish the challenge records in our zones.
+      - Give it with O(dns_tsig_key_secret), or give O(dns_tsig_key_file) instead.
+    type: str
+  dns_tsig_key_algorithm:
+    description: TSIG algorithm of the key.
+    type: str
+    default: hmac-sha256
+    choices: [hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224, hmac-sha1, hmac-md5]
+  dns_tsig_key_secret:
+    description:
+      - Base64 secret of the TSIG key (as in the BIND C(key) statement). Never logged or returned.
+    type: str
+
+  dns_tsig_key_file:
+    description:
+      - A BIND key file holding the TSIG key (instead of O(dns_tsig_key_name), O(dns_tsig_key_algorithm)
+        and O(dns_tsig_key_secret)).
+      - Mutually exclusive with O(dns_tsig_key_secret).
+    type: path
 """
 
     ATTRIBUTES = r"""

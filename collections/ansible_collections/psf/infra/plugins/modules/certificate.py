@@ -37,6 +37,8 @@ requirements:
   - josepy
   - cryptography
   - dnspython
+extends_documentation_fragment:
+  - psf.infra.dns_server.acme
 options:
   names:
     description:
@@ -129,34 +131,6 @@ options:
         offers C(renewalInfo). When it does not, the decision rests on dates and a note says so.
     type: bool
     default: true
-  dns_servers:
-    description:
-      - Every authoritative server of our zones, as C({address, port}) (port 53 when left out; other
-        keys are ignored, so the inventory's server variables fit as they are). The first is the
-        primary that receives the UPDATEs.
-      - The TXT records count as published when all of them serve them.
-      - Required for O(challenge=dns-01).
-    type: list
-    elements: dict
-  dns_resolver:
-    description:
-      - The resolver, as C({address, port}), used to find the zone of each name, the tenant's CNAME
-        delegations and the CAA records. Never the system resolver.
-      - Required for O(challenge=dns-01).
-    type: dict
-  dns_tsig_key_name:
-    description: Name of the TSIG key allowed to update our zones.
-    type: str
-  dns_tsig_key_algorithm:
-    description: Algorithm of the TSIG key.
-    type: str
-    default: hmac-sha256
-  dns_tsig_key_secret:
-    description: Base64 secret of the TSIG key.
-    type: str
-  dns_tsig_key_file:
-    description: A BIND key file holding the TSIG key (instead of the three options above).
-    type: path
   acme_zone:
     description:
       - Our zone (or subtree of a zone we host) holding the delegated C(_acme-challenge) answers of
@@ -299,13 +273,17 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.runner import (
     job_from_params,
     run_job,
 )
-from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+from ansible_collections.psf.infra.plugins.module_utils.argspec import ArgumentSpec
+from ansible_collections.psf.infra.plugins.module_utils.dns.options import ACME_DNS
+from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError, fail_on_errors
+from ansible_collections.psf.infra.plugins.module_utils.registry.schema import DEFAULT_KEY_TYPE, KEY_TYPES
 
-ARGUMENT_SPEC = {
+# The DNS-01 options (dns_servers, dns_resolver, dns_tsig_*) are ACME_DNS, documented by the
+# psf.infra.dns_server.acme doc fragment.
+ARGUMENT_SPEC = ACME_DNS.merge(ArgumentSpec({
     "names": {"type": "list", "elements": "str"},
     "dest": {"type": "path"},
-    "key_type": {"type": "str", "default": "ecdsa-p256",
-                 "choices": ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"]},
+    "key_type": {"type": "str", "default": DEFAULT_KEY_TYPE, "choices": list(KEY_TYPES)},
     "reuse_key": {"type": "bool", "default": False},
     "renew_before_days": {"type": "int"},
     "force": {"type": "bool", "default": False},
@@ -321,15 +299,13 @@ ARGUMENT_SPEC = {
     "acme_account_email": {"type": "str"},
     "acme_caa_identities": {"type": "list", "elements": "str"},
     "acme_ari": {"type": "bool", "default": True},
-    "dns_servers": {"type": "list", "elements": "dict"},
-    "dns_resolver": {"type": "dict"},
-    "dns_tsig_key_name": {"type": "str", "no_log": False},
-    "dns_tsig_key_algorithm": {"type": "str", "default": "hmac-sha256"},
-    "dns_tsig_key_secret": {"type": "str", "no_log": True},
-    "dns_tsig_key_file": {"type": "path", "no_log": False},
     "acme_zone": {"type": "str"},
     "timeout": {"type": "int", "default": 120},
-}
+},
+    mutually_exclusive=[("names", "certificates"), ("acme_account_key_path", "acme_account_key_content")],
+    required_one_of=[("names", "certificates"), ("acme_account_key_path", "acme_account_key_content")],
+    required_by={"names": "dest"},
+))
 
 
 def run_batch(module: AnsibleModule) -> None:
@@ -342,7 +318,7 @@ def run_batch(module: AnsibleModule) -> None:
         entry = entries[index]
         unknown = sorted(set(entry) - set(MODULE_PARAMS_PER_CERTIFICATE) - {"name", "hosts"})
         if unknown:
-            raise PsfInfraError(f"certificates[{index}]: unknown keys {', '.join(unknown)}")
+            raise InvalidInput(f"unknown keys {', '.join(unknown)}", field=f"certificates[{index}]")
         job = job_from_params({**params, **entry}, field=f"certificates[{index}]")
         results[index] = run_job(job, environment, check_mode=module.check_mode, cloned=True)
 
@@ -352,39 +328,31 @@ def run_batch(module: AnsibleModule) -> None:
             index = futures[future]
             error = future.exception()
             if error is not None:
-                results[index] = {"failed": True, "msg": str(error), "names": entries[index].get("names"),
-                                  "dest": entries[index].get("dest"),
-                                  "delegation_records": getattr(error, "records", [])}
+                if not isinstance(error, PsfInfraError):  # a bug: the other certificates still go on
+                    error = PsfInfraError(f"unexpected {type(error).__name__}: {error}")
+                results[index] = error.failed_result(names=entries[index].get("names"),
+                                                     dest=entries[index].get("dest"))
     failed = [result for result in results if result.get("failed")]
     changed = any(result.get("changed") for result in results)
     if failed:
-        module.fail_json(msg=f"{len(failed)} of {len(results)} certificates failed: "
-                             + " | ".join(f"{r.get('dest')}: {r['msg']}" for r in failed),
-                         changed=changed, certificates=results)
+        PsfInfraError(f"{len(failed)} of {len(results)} certificates failed: "
+                      + " | ".join(f"{r.get('dest')}: {r['msg']}" for r in failed),
+                      certificates=results).do_fail(module, changed=changed)
     module.exit_json(changed=changed, certificates=results)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        supports_check_mode=True,
-        mutually_exclusive=[("names", "certificates"), ("acme_account_key_path", "acme_account_key_content"),
-                            ("dns_tsig_key_file", "dns_tsig_key_secret")],
-        required_one_of=[("names", "certificates"), ("acme_account_key_path", "acme_account_key_content")],
-        required_by={"names": "dest"},
-    )
+    module = AnsibleModule(**ARGUMENT_SPEC.module_kwargs(supports_check_mode=True))
     if IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("acme, josepy, cryptography and dnspython"),
                          exception=str(IMPORT_ERROR))
-    try:
+    with fail_on_errors(module):  # a DelegationRequired failure carries its delegation_records
         if module.params["certificates"] is not None:
             run_batch(module)
             return
         environment = build_environment(module.params, check_mode=module.check_mode)
         job = job_from_params(module.params, field="")
         result = run_job(job, environment, check_mode=module.check_mode, cloned=False)
-    except PsfInfraError as error:
-        module.fail_json(msg=str(error), delegation_records=getattr(error, "records", []))
     diff = result.pop("diff", None)
     if module._diff and diff:
         result["diff"] = diff

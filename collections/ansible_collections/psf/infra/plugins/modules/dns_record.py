@@ -124,47 +124,42 @@ messages_sent:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.psf.infra.plugins.module_utils.dns.options import (
-    REQUIRED_LIBRARIES,
-    SERVER_ARGUMENT_SPEC,
-    SERVER_REQUIRED_TOGETHER,
-)
+from ansible_collections.psf.infra.plugins.module_utils.argspec import ArgumentSpec
+from ansible_collections.psf.infra.plugins.module_utils.dns.options import DNS_SERVER, REQUIRED_LIBRARIES
+from ansible_collections.psf.infra.plugins.module_utils.errors import fail_on_errors
 
 try:
-    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
-        failing_on_errors,
-        server_from_params,
-    )
+    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import server_from_params
     from ansible_collections.psf.infra.plugins.module_utils.dns.zone import RecordRequest, sync_record
 except ImportError as error:  # dnspython or netaddr missing where the module runs
     IMPORT_ERROR: ImportError | None = error
 else:
     IMPORT_ERROR = None
 
-ARGUMENT_SPEC = {
-    **SERVER_ARGUMENT_SPEC,
-    "zone": {"type": "str", "required": True},
-    "name": {"type": "str", "required": True},
-    "type": {"type": "str", "required": True},
-    "values": {"type": "list", "elements": "str"},
-    "ttl": {"type": "int"},
-    "default_ttl": {"type": "int", "default": 3600},
-    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-    "mode": {"type": "str", "default": "replace", "choices": ["replace", "append"]},
-    "force": {"type": "bool", "default": False},
-    "tenant": {"type": "str"},
-    "source_file": {"type": "str"},
-}
+ARGUMENT_SPEC = DNS_SERVER.merge(ArgumentSpec(
+    {
+        "zone": {"type": "str", "required": True},
+        "name": {"type": "str", "required": True},
+        "type": {"type": "str", "required": True},
+        "values": {"type": "list", "elements": "str"},
+        "ttl": {"type": "int"},
+        "default_ttl": {"type": "int", "default": 3600},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+        "mode": {"type": "str", "default": "replace", "choices": ["replace", "append"]},
+        "force": {"type": "bool", "default": False},
+        "tenant": {"type": "str"},
+        "source_file": {"type": "str"},
+    },
+    required_if=[["state", "present", ["values"]]],
+))
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_together=SERVER_REQUIRED_TOGETHER,
-                           required_if=[["state", "present", ["values"]]])
+    module = AnsibleModule(**ARGUMENT_SPEC.module_kwargs(supports_check_mode=True))
     if IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
     params = module.params
-    with failing_on_errors(module):
+    with fail_on_errors(module):
         request = RecordRequest(params["zone"], params["name"], params["type"], params["values"],
                                 params["ttl"], params["state"], params["mode"], params["force"],
                                 params["tenant"], params["source_file"])

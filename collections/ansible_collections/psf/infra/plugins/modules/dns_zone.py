@@ -233,16 +233,10 @@ secondaries:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.psf.infra.plugins.module_utils.dns.options import (
-    REQUIRED_LIBRARIES,
-    SERVER_REQUIRED_TOGETHER,
-    ZONE_ARGUMENT_SPEC,
-    ZONE_MUTUALLY_EXCLUSIVE,
-    ZONE_REQUIRED_ONE_OF,
-)
+from ansible_collections.psf.infra.plugins.module_utils.dns.options import DNS_ZONE, REQUIRED_LIBRARIES
+from ansible_collections.psf.infra.plugins.module_utils.errors import fail_on_errors
 
 try:
-    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import failing_on_errors
     from ansible_collections.psf.infra.plugins.module_utils.dns.zone_task import echoed_arguments, run_dns_zone
 except ImportError as error:  # dnspython or netaddr missing where the module runs
     IMPORT_ERROR: ImportError | None = error
@@ -253,13 +247,10 @@ else:
 def main() -> None:
     # When the task runs on the controller, the action plugin of the same name runs run_dns_zone in
     # ansible-playbook's own process instead (plugins/action/dns_zone.py); this is the shipped path.
-    module = AnsibleModule(argument_spec=ZONE_ARGUMENT_SPEC, supports_check_mode=True,
-                           required_together=SERVER_REQUIRED_TOGETHER,
-                           mutually_exclusive=ZONE_MUTUALLY_EXCLUSIVE,
-                           required_one_of=ZONE_REQUIRED_ONE_OF)
+    module = AnsibleModule(**DNS_ZONE.module_kwargs(supports_check_mode=True))
     if IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
-    with failing_on_errors(module):
+    with fail_on_errors(module):
         result = run_dns_zone(module.params, check_mode=module.check_mode, diff=module._diff)
     result["invocation"] = {"module_args": echoed_arguments(module.params)}
     module.exit_json(**result)

@@ -99,15 +99,12 @@ signed:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.psf.infra.plugins.module_utils.dns.options import (
-    REQUIRED_LIBRARIES,
-    SERVER_ARGUMENT_SPEC,
-    SERVER_REQUIRED_TOGETHER,
-)
+from ansible_collections.psf.infra.plugins.module_utils.argspec import ArgumentSpec
+from ansible_collections.psf.infra.plugins.module_utils.dns.options import DNS_SERVER, REQUIRED_LIBRARIES
+from ansible_collections.psf.infra.plugins.module_utils.errors import fail_on_errors
 
 try:
     from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
-        failing_on_errors,
         secondaries_from_params,
         server_from_params,
     )
@@ -117,21 +114,19 @@ except ImportError as error:  # dnspython or netaddr missing where the module ru
 else:
     IMPORT_ERROR = None
 
-ARGUMENT_SPEC = {
-    **SERVER_ARGUMENT_SPEC,
+ARGUMENT_SPEC = DNS_SERVER.merge(ArgumentSpec({
     "zone": {"type": "str", "required": True},
     "include_records": {"type": "bool", "default": True},
     "include_dnssec": {"type": "bool", "default": False},
-}
+}))
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_together=SERVER_REQUIRED_TOGETHER)
+    module = AnsibleModule(**ARGUMENT_SPEC.module_kwargs(supports_check_mode=True))
     if IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
     params = module.params
-    with failing_on_errors(module):
+    with fail_on_errors(module):
         result = zone_info(server_from_params(params), params["zone"], secondaries_from_params(params),
                            include_records=params["include_records"], include_dnssec=params["include_dnssec"])
     module.exit_json(**result)

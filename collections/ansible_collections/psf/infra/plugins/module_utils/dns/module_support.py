@@ -1,22 +1,20 @@
 # Copyright: PSF Infrastructure Working Group
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What the DNS modules share: building the servers from the options, and the one place errors become
-fail_json.
+"""What the DNS modules share: building the servers from the options (``options.DNS_SERVER``).
 
-No Ansible import: the module object is only used through ``fail_json``.
+Errors become failures in ``module_utils/errors.py`` (``fail_on_errors``), the collection's one edge.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import netaddr
 from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer, TsigKey
 from ansible_collections.psf.infra.plugins.module_utils.dns.zone import Secondary
-from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError
+from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
 
 
 def _address(value: str, field: str) -> str:
@@ -48,20 +46,3 @@ def secondaries_from_params(params: Mapping[str, Any]) -> list[Secondary]:
     return [Secondary(_address(item["server"], f"secondaries[{index}].server"),
                       _port(item.get("port") or 53, f"secondaries[{index}].port"))
             for index, item in enumerate(params.get("secondaries") or [])]
-
-
-def error_fields(err: PsfInfraError) -> dict[str, Any]:
-    """A failure as result fields: the message, the error's kind and, for bad input, where it is."""
-    fields: dict[str, Any] = {"msg": str(err), "error": type(err).__name__}
-    if isinstance(err, InvalidInput):
-        fields.update(tenant=err.tenant, file=err.file, field=err.field)
-    return fields
-
-
-@contextmanager
-def failing_on_errors(module: Any) -> Iterator[None]:
-    """Turn every PsfInfraError into ``module.fail_json`` with its message (the one place we do)."""
-    try:
-        yield
-    except PsfInfraError as err:
-        module.fail_json(**error_fields(err))

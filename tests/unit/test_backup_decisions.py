@@ -1,16 +1,22 @@
-"""The pure decisions of the backup programs, without containers (run by the verify step too)."""
+"""The pure decisions of the backup programs and the backup_server role's filters, without containers.
+
+(Moved from molecule/backup/tests/, where only the Molecule verify step ran them.)
+"""
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-ROLES = Path(__file__).resolve().parents[3] / "roles"
+ROLES = Path(__file__).resolve().parents[2] / "roles"
 
 
 def load_program(path: Path):
@@ -211,3 +217,32 @@ def test_metrics_report_retired_repositories_and_their_retention():
     )
     assert 'psf_backup_server_repository_retention_expired{repository="web2.backup"} 1' in text
     assert "retired" not in maintain.metrics_text({"web1.backup": {}})
+
+
+def test_the_program_and_the_role_filters_apply_one_borg_policy():
+    policy = server_filters.policy
+    assert Path(policy.__file__).resolve() == ROLES / "backup_server/files/psf_borg_policy.py"
+    assert maintain.key_names is policy.key_names
+    assert maintain.prune_arguments is policy.prune_arguments
+    assert maintain.purge_refusal is policy.purge_refusal
+    assert maintain.retention_expired is policy.retention_expired
+    assert maintain.MaintenanceError is policy.MaintenanceError
+
+
+def test_the_role_installs_the_policy_beside_the_program(tmp_path):
+    tasks = yaml.safe_load((ROLES / "backup_server/tasks/main.yml").read_text())
+    copies = {Path(task["ansible.builtin.copy"]["src"]).name: task["ansible.builtin.copy"]
+              for task in tasks if "ansible.builtin.copy" in task and "src" in task["ansible.builtin.copy"]}
+    program, policy = copies["psf-borg-maintain"], copies["psf_borg_policy.py"]
+    assert Path(policy["dest"]).parent == Path(program["dest"]).parent
+    assert Path(policy["dest"]).name == "psf_borg_policy.py"
+
+    # as installed: the two files alone in one directory, run by the system's Python without the checkout
+    sbin = tmp_path / "sbin"
+    sbin.mkdir()
+    shutil.copy2(ROLES / "backup_server/files/psf-borg-maintain", sbin / "psf-borg-maintain")
+    shutil.copy2(ROLES / "backup_server/files/psf_borg_policy.py", sbin / "psf_borg_policy.py")
+    result = subprocess.run([sys.executable, "-I", str(sbin / "psf-borg-maintain"), "retired", "--help"],
+                            capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not (sbin / "__pycache__").exists()
