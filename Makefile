@@ -66,12 +66,18 @@ demo: deps image
 	@bash lab/demo-next.sh
 
 # The lab is brought up once for all pytest workers (and stopped after, unless it was already up);
-# the Molecule scenarios run first, in parallel with the rest (pytest-xdist).
+# the Molecule scenarios run first, in parallel with the rest (pytest-xdist). Before them, alone,
+# the tests that stop lab services one by one (tests/integration/test_backends_down.py: they skip
+# themselves among other workers; their backup-server case needs the lab machines of `make demo`).
 TEST_WORKERS ?= 3
+ALONE_TESTS  := tests/integration/test_backends_down.py
 test: deps image lint sanity
 	@was_up=0; $(PY) lab/labctl.py status >/dev/null 2>&1 && was_up=1; \
 	$(PY) lab/labctl.py up >/dev/null; \
-	status=0; $(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) || status=$$?; \
+	status=0; echo "== first, alone: the tests that stop lab services ($(ALONE_TESTS))"; \
+	$(PY) -m pytest -p no:cacheprovider $(ALONE_TESTS) || status=$$?; \
+	echo "== then everything else, $(TEST_WORKERS) workers"; \
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) || status=$$?; \
 	[ $$was_up = 1 ] || $(PY) lab/labctl.py down >/dev/null 2>&1 || true; \
 	exit $$status
 

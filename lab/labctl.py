@@ -5,11 +5,12 @@
     labctl.py status [--json] health of every service (exit 1 when one is down)
     labctl.py down [--wipe]  stop the recorded processes; --wipe also drops zone data and
                              DNSSEC keys (TSIG and rndc keys in .lab/keys/ are always kept)
+    labctl.py stop ns1 ...   stop only these services (`up` starts them again)
     labctl.py sync-resolver  point the resolver's stub zones at every zone of the catalog
 
 The contract (ports, files) is docs/lab.md. Importable API: `load_state()`, `up()`, `down()`,
-`status()`, `add_zone()`, `remove_zone()`, `delegate_zone()`, `undelegate_zone()`, `catalog_members()`,
-`sync_resolver()`, `flush_resolver()`, `dns_query()`, `soa_serial()`, `tsig_key()`, `rndc()`.
+`status()`, `stop()`, `restart()`, `add_zone()`, `remove_zone()`, `delegate_zone()`, `undelegate_zone()`,
+`catalog_members()`, `sync_resolver()`, `flush_resolver()`, `dns_query()`, `soa_serial()`, `tsig_key()`, `rndc()`.
 """
 
 from __future__ import annotations
@@ -1210,8 +1211,17 @@ def _start_smtp(paths: LabPaths) -> None:
 
 
 def _fetch_issuing_root(paths: LabPaths) -> None:
+    """The issuing root of this start of pebble (a new one every start). Certificates of the lab's
+    store that an earlier root issued verify against nothing any more: they are removed, so the next
+    certificates run issues them again (they are not due, so nothing else would)."""
     pem = https_get(paths, f"https://{HOST}:{SERVICES['acme'].control_port}/roots/0")
-    _write_if_changed(paths.pebble / "issuing-root.pem", pem.decode())
+    had_root = (paths.pebble / "issuing-root.pem").exists()
+    if _write_if_changed(paths.pebble / "issuing-root.pem", pem.decode()) and had_root:
+        store = paths.root / "certificates"
+        if store.is_dir():
+            shutil.rmtree(store)
+            print(f"labctl: pebble has a new issuing root: removed the lab's certificates ({store}); "
+                  "the next certificates run issues them again", file=sys.stderr)
 
 
 def _log(verbose: bool, message: str) -> None:
@@ -1303,15 +1313,26 @@ def down(paths: LabPaths | None = None, wipe: bool = False, verbose: bool = Fals
             shutil.rmtree(paths.root / sub, ignore_errors=True)
 
 
-def restart(services: Iterable[str], paths: LabPaths | None = None, verbose: bool = False) -> dict[str, Any]:
-    """Stop the given services by their recorded PIDs (configuration is rewritten at start), then `up`."""
+def stop(services: Iterable[str], paths: LabPaths | None = None, verbose: bool = False) -> None:
+    """Stop only the given services (recorded PIDs) and wait until their ports are closed; `up` (or
+    `restart`) starts them again. Used to show what a run says when one server is down."""
     paths = paths or LabPaths()
+    services = list(services)
     for service in services:
         pid = recorded_pid(paths, service)
         if pid is not None:
             _log(verbose, f"stopping {service} (PID {pid})")
             _stop_pid(pid, SERVICES[service].program)
         paths.pid_file(service).unlink(missing_ok=True)
+    ports = {port for service in services
+             for port in (SERVICES[service].port, SERVICES[service].control_port) if port}
+    _wait_until(lambda: not (ports & _listening_ports()), STOP_TIMEOUT, f"the ports of {', '.join(services)} to close")
+
+
+def restart(services: Iterable[str], paths: LabPaths | None = None, verbose: bool = False) -> dict[str, Any]:
+    """Stop the given services by their recorded PIDs (configuration is rewritten at start), then `up`."""
+    paths = paths or LabPaths()
+    stop(services, paths, verbose=verbose)
     return up(paths, verbose=verbose)
 
 
@@ -1349,6 +1370,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("sync-resolver", help="refresh the resolver's stub zones from the catalog")
     restart_parser = sub.add_parser("restart", help="stop these services (recorded PIDs) and run up")
     restart_parser.add_argument("services", nargs="+", choices=list(SERVICES))
+    stop_parser = sub.add_parser("stop", help="stop only these services (`up` starts them again)")
+    stop_parser.add_argument("services", nargs="+", choices=list(SERVICES))
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -1369,6 +1392,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if all(entry["healthy"] for entry in report.values()) else 1
         elif args.command == "restart":
             restart(args.services, verbose=True)
+        elif args.command == "stop":
+            stop(args.services, verbose=True)
         elif args.command == "sync-resolver":
             print(json.dumps(sync_resolver()))
     except LabError as exc:

@@ -31,48 +31,62 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.delegation import (
     delegation_target,
 )
 from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import Deadline
-from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, PsfInfraError
 
 try:
     import dns.exception
     import dns.name
     import dns.rdatatype
     import dns.resolver
-    from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsError, DnsServer
+    from ansible_collections.psf.infra.plugins.module_utils.dns.client import (
+        DnsError,
+        DnsServer,
+        DnsTimeoutError,
+        NameServerUnavailable,
+    )
     from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change
 except ImportError:  # the module reports missing libraries (acme.deps), sanity imports without them
-    DnsError = PsfInfraError
+    DnsError = DnsTimeoutError = NameServerUnavailable = PsfInfraError
 
 #: TTL 0: a caching resolver between us and the CA (the lab's, or the CA's own) never serves the
 #: previous attempt's token; answers are removed seconds later anyway.
 TXT_TTL = 0
 #: How DnsServer words "this server does not serve the zone" (REFUSED, NOTAUTH, not authoritative).
 NOT_SERVED_SIGNS = ("REFUSED", "NOTAUTH", "not authoritative")
+#: A server that refuses connections or does not answer for this long while we wait for it to serve
+#: the TXT records is reported as down (a secondary that is merely loading a new zone answers).
+UNREACHABLE_GRACE_SECONDS = 5.0
 
 
 def _with_one_retry(query):
     """A UDP query lost on a busy machine is asked once more before it counts as a failure."""
     try:
         return query()
-    except DnsError as error:
-        if "no answer within" not in str(error):
-            raise
+    except DnsTimeoutError:
         return query()
 
 
-class PublishError(PsfInfraError):
-    """An UPDATE failed; ``published`` holds what may have been published (to remove)."""
+def _unreachable(error: DnsError) -> bool:
+    """The server is not there at all (as opposed to not serving the zone yet)."""
+    return isinstance(error, DnsTimeoutError) or (isinstance(error, NameServerUnavailable)
+                                                  and error.reason == "connection refused")
 
-    def __init__(self, message: str, published: list[dict]) -> None:
+
+class PublishError(PsfInfraError):
+    """An UPDATE failed; ``published`` holds what may have been published (to remove), ``cause`` the
+    DNS client's error (re-raised as is once the answers are cleaned up)."""
+
+    def __init__(self, message: str, published: list[dict], cause: PsfInfraError | None = None) -> None:
         super().__init__(message)
         self.published = published
+        self.cause = cause
 
 
 class DelegationRequired(PsfInfraError):
     """A name's zone is not ours and its ``_acme-challenge`` CNAME is missing or wrong."""
 
     def __init__(self, message: str, records: list[str]) -> None:
-        super().__init__(message)
+        super().__init__(message, delegation_records=records)  # returned with the failure
         self.records = records
 
 
@@ -93,6 +107,7 @@ class ResolverLookup:
 
     def __init__(self, address: str, port: int = 53, timeout: float = 5.0) -> None:
         self.where = f"{address}:{port}"
+        self.timeout = timeout
         self.resolver = dns.resolver.Resolver(configure=False)
         self.resolver.nameservers = [address]
         self.resolver.port = int(port)
@@ -104,7 +119,7 @@ class ResolverLookup:
             return dns.resolver.zone_for_name(name if name.endswith(".") else name + ".",
                                               resolver=self.resolver).to_text()
         except (dns.exception.DNSException, OSError) as error:
-            raise PsfInfraError(f"resolver {self.where}: cannot find the zone of {name}: {error}") from None
+            raise self._error(f"finding the zone of {name}", error) from None
 
     def cname_of(self, name: str) -> str | None:
         try:
@@ -112,10 +127,19 @@ class ResolverLookup:
         except dns.resolver.NXDOMAIN:
             return None
         except (dns.exception.DNSException, OSError) as error:
-            raise PsfInfraError(f"resolver {self.where}: cannot look up {name} CNAME: {error}") from None
+            raise self._error(f"looking up {name} CNAME", error) from None
         if answer.rrset is None:
             return None
         return next(iter(answer.rrset)).target.to_text().lower()
+
+    def _error(self, doing: str, error: BaseException) -> PsfInfraError:
+        """No answer from the resolver is BackendUnavailable; any other failure says what it was."""
+        if isinstance(error, dns.resolver.LifetimeTimeout | dns.resolver.NoNameservers | OSError):
+            reason = (f"no usable answer within {self.timeout:g} s" if isinstance(error, dns.exception.Timeout)
+                      else "no usable answer")
+            return BackendUnavailable(f"resolver {self.where}", doing, reason,
+                                      "that the resolver runs and answers (dns_resolver; make lab-status in the lab)")
+        return PsfInfraError(f"resolver {self.where}: {doing} failed: {' '.join(str(error).split())}")
 
 
 class Rfc2136Dns01:
@@ -138,7 +162,8 @@ class Rfc2136Dns01:
         absolute = dns.name.from_text(name)
         if absolute in self._served:
             return self._served[absolute]
-        unsigned = DnsServer(self.primary.address, self.primary.port, timeout=self.primary.timeout)
+        unsigned = DnsServer(self.primary.address, self.primary.port, timeout=self.primary.timeout,
+                             role=self.primary.role)
         found = None
         candidate = absolute
         while candidate != dns.name.root:
@@ -229,8 +254,8 @@ class Rfc2136Dns01:
             except DnsError as error:
                 # An UPDATE that timed out may still be applied: clean up this zone too (removing
                 # values that are not there is a no-op). A refused one (BADSIG, REFUSED) was not.
-                uncertain = "no answer" in str(error) or "closed the connection" in str(error)
-                raise PublishError(str(error), published + records if uncertain else published) from None
+                uncertain = isinstance(error, DnsTimeoutError) or "closed the connection" in str(error)
+                raise PublishError(str(error), published + records if uncertain else published, error) from None
             published.extend(records)
         return published
 
@@ -242,13 +267,19 @@ class Rfc2136Dns01:
         def wait_on(server: DnsServer) -> None:
             pending = list(published)
             pause = 0.05
+            unreachable_since = None
             while pending:
                 missing = []
                 for record in pending:
                     try:
                         rrset = server.query(record["name"], "TXT")
-                    except DnsError:
+                        unreachable_since = None
+                    except DnsError as error:
                         rrset = None  # e.g. a secondary that has not loaded the zone yet: keep waiting
+                        if _unreachable(error):  # ... but not for a server that is down
+                            unreachable_since = unreachable_since or time.monotonic()
+                            if time.monotonic() - unreachable_since > UNREACHABLE_GRACE_SECONDS:
+                                raise error from None
                     have = {b"".join(rdata.strings).decode("ascii", "replace")
                             for rdata in (rrset.rdatas if rrset else ())}
                     if not set(record["values"]) <= have:

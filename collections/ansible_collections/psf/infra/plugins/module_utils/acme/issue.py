@@ -26,7 +26,7 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.delegation import n
 from ansible_collections.psf.infra.plugins.module_utils.acme.dns01 import PublishError
 from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import AcmeSession, Deadline
 from ansible_collections.psf.infra.plugins.module_utils.acme.renewal import RenewalDecision, decide_renewal
-from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, PsfInfraError
 
 try:
     from acme import challenges as acme_challenges
@@ -229,7 +229,7 @@ def issue(job: CertificateJob, session: AcmeSession, dns: Dns01Publisher | None,
                 published = dns.publish(answers)
             except PublishError as error:
                 published = error.published
-                raise
+                raise error.cause if isinstance(error.cause, BackendUnavailable) else error from None
             dns.wait_until_served(published, session.deadline)
         else:
             _http01_publish(job, answers, webroot_files)
@@ -239,7 +239,9 @@ def issue(job: CertificateJob, session: AcmeSession, dns: Dns01Publisher | None,
         fullchain = session.finalize(order)
     except PsfInfraError as error:
         warnings = clean_up()
-        if warnings:
+        if warnings and isinstance(error, BackendUnavailable):  # keep its one line; the rest as a field
+            error.fields["cleanup_warnings"] = warnings
+        elif warnings:
             raise PsfInfraError(f"{error} (and while cleaning up: {'; '.join(warnings)})") from None
         raise
     except BaseException:

@@ -6,7 +6,9 @@
 The library signs the JWS and speaks the protocol; this file adds what a cron job needs:
 ``badNonce`` retried as often as the CA sends it (the library retries once; Let's Encrypt and
 pebble send them at random), ``Retry-After`` honoured for rate limits and polling, one overall
-deadline with a clear message, and errors turned into :class:`PsfInfraError`.
+deadline with a clear message, and errors turned into :class:`PsfInfraError`: a CA that cannot be
+reached (connection refused, no answer, TLS not verified) is a :class:`CaUnavailable`, one line
+naming the CA's directory, what was being done and what to check.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ try:
     _ClientNetwork = acme_client.ClientNetwork
 except ImportError:  # the module reports missing libraries (acme.deps), sanity imports without them
     _ClientNetwork = object
-from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, PsfInfraError
 
 USER_AGENT = "psf.infra-acme"
 BAD_NONCE_RETRIES = 10
@@ -112,6 +114,51 @@ def _jwk(private_key) -> josepy.JWK:
     return josepy.JWKRSA(key=private_key)
 
 
+class CaUnavailable(BackendUnavailable):
+    """The ACME CA could not be reached: ``ACME CA <directory>: <doing> failed: <reason>; check <check>``."""
+
+
+CHECK_CA_RUNNING = "that the CA runs and acme_directory is right (make lab-status in the lab)"
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost OSError below a requests/urllib3 error (e.g. ConnectionRefusedError), else ``error``."""
+    seen: set[int] = set()
+    pending = [error]
+    found: BaseException = error
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None:
+            found = current
+        nested = [*getattr(current, "args", ()), current.__cause__, current.__context__,
+                  getattr(current, "reason", None)]
+        pending.extend(item for item in nested if isinstance(item, BaseException))
+    return found
+
+
+def ca_unavailable(directory_url: str, doing: str, error: BaseException, timeout: float) -> CaUnavailable | None:
+    """``error`` (from requests) as a CaUnavailable when it means the CA could not be reached, else None."""
+    server = f"ACME CA {directory_url}"
+    if isinstance(error, requests.exceptions.SSLError):
+        return CaUnavailable(server, doing, "the CA's HTTPS certificate does not verify",
+                             "acme_ca_bundle (the CA certificate of the lab's pebble is .lab/pebble/ca.pem)")
+    if isinstance(error, requests.exceptions.Timeout):
+        return CaUnavailable(server, doing, f"no answer within {timeout:g} s", CHECK_CA_RUNNING)
+    if isinstance(error, requests.exceptions.ConnectionError):
+        cause = _root_cause(error)
+        if isinstance(cause, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(cause, OSError) and cause.strerror:
+            reason = f"cannot connect: {cause.strerror}"
+        else:
+            reason = "cannot connect"
+        return CaUnavailable(server, doing, reason, CHECK_CA_RUNNING)
+    return None
+
+
 def describe_acme_error(error: BaseException) -> str:
     """A one-line, actionable description of an exception from the acme library or requests."""
     if isinstance(error, messages.Error):
@@ -165,6 +212,9 @@ class AcmeSession:
         except PsfInfraError:
             raise
         except (acme_errors.Error, messages.Error, requests.exceptions.RequestException, ValueError) as error:
+            unreachable = ca_unavailable(self.directory_url, doing, error, self.request_timeout)
+            if unreachable is not None:
+                raise unreachable from None
             raise PsfInfraError(f"ACME CA {self.directory_url}: {doing} failed: "
                                 f"{describe_acme_error(error)}") from None
 

@@ -24,7 +24,7 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.issue import (
     read_existing,
 )
 from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import AcmeSession, Deadline
-from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError
+from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, InvalidInput, PsfInfraError
 
 try:
     from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer, TsigKey
@@ -85,8 +85,8 @@ def build_dns(params: dict) -> Rfc2136Dns01 | None:
         raise InvalidInput("a TSIG key is needed to publish DNS-01 records", field="dns_tsig_key_file")
     timeout = 10.0  # a signed zone's UPDATE on a busy server can take seconds
     addresses = [server_address(server, f"dns_servers[{index}]") for index, server in enumerate(servers)]
-    primary = DnsServer(*addresses[0], tsig=tsig, timeout=timeout)
-    others = [DnsServer(*address, timeout=timeout) for address in addresses[1:]]
+    primary = DnsServer(*addresses[0], tsig=tsig, timeout=timeout, role="primary name server")
+    others = [DnsServer(*address, timeout=timeout, role="secondary name server") for address in addresses[1:]]
     lookup = ResolverLookup(*server_address(resolver, "dns_resolver"))
     return Rfc2136Dns01(primary, [primary, *others], lookup, acme_zone=params.get("acme_zone"))
 
@@ -144,7 +144,7 @@ def run_job(job: CertificateJob, environment: Environment, *, check_mode: bool, 
         outcome = ensure_certificate(job, environment.sessions, environment.dns, check_mode=check_mode,
                                      use_ari=environment.use_ari, cloned=cloned,
                                      caa_check=environment.caa_check)
-    except DelegationRequired:
+    except (DelegationRequired, BackendUnavailable):  # they name what to fix; the result names the certificate
         raise
     except PsfInfraError as error:
         raise PsfInfraError(f"{', '.join(job.names)}: {error}") from None

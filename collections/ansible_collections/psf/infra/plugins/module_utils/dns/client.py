@@ -30,10 +30,18 @@ Usage (this is the API the modules, the ACME code and the tests build on)::
         server.soa_serial("example.test")                               # int
         server.query("_acme-challenge.www.example.test.", "TXT")        # RRset, or None
 
-Every failure is a :class:`DnsError` (a ``PsfInfraError``) whose message says what happened and what
-to check: REFUSED, NOTAUTH, BADKEY, BADSIG, BADTIME, timeouts and refused connections are each
-explained. :class:`DnsTimeoutError` is "no answer within the timeout" (worth one retry for UDP
-queries); :class:`ZoneChangedError` means the serial guard caught a concurrent change.
+Every failure is a :class:`DnsError` (a ``PsfInfraError``) whose message is one line saying which
+server, what was tried, why it failed and what to check::
+
+    primary name server 127.0.0.1:5301: zone transfer (AXFR) of example.test. failed: connection
+    refused; check that named runs and listens there (make lab-status in the lab)
+
+(the first words are the server's ``role``, "name server" unless the caller says more). When the
+server itself is the problem (no answer, connection refused or closed, our TSIG key not accepted,
+NOTAUTH, SERVFAIL) the error is a :class:`NameServerUnavailable`, which is also a
+``BackendUnavailable``; REFUSED and the other answers about the request itself stay plain
+:class:`DnsError`. :class:`DnsTimeoutError` is "no answer within the timeout" (worth one retry for
+UDP queries); :class:`ZoneChangedError` means the serial guard caught a concurrent change.
 
 How ``send_updates`` works: changes are grouped by owner name (all changes of one name go in the same
 message, so e.g. replacing an A rrset by a CNAME is never half-applied) and packed into UPDATE
@@ -79,7 +87,7 @@ from ansible_collections.psf.infra.plugins.module_utils.dns.model import (
     to_name,
 )
 from ansible_collections.psf.infra.plugins.module_utils.dns.options import TSIG_ALGORITHMS
-from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, PsfInfraError
 
 #: An UPDATE is filled up to this many bytes of records (estimated); the rest of the 65,535 bytes
 #: holds the header, zone, SOA prerequisite and TSIG. A message that still renders too big is split.
@@ -94,8 +102,17 @@ class DnsError(PsfInfraError):
     """A DNS operation failed; the message says what to check."""
 
 
-class DnsTimeoutError(DnsError):
+class NameServerUnavailable(DnsError, BackendUnavailable):
+    """The name server did not answer, refused or closed the connection, did not accept our TSIG key,
+    or answered NOTAUTH/SERVFAIL: ``<role> <address:port>: <what> failed: <reason>; check <check>``."""
+
+
+class DnsTimeoutError(NameServerUnavailable):
     """No answer in time (a lost UDP datagram on a busy machine, or a server that is not there)."""
+
+
+#: What to check when a name server does not answer or refuses the connection.
+CHECK_RUNNING = "that named runs and listens there (make lab-status in the lab)"
 
 
 class ZoneChangedError(DnsError):
@@ -166,11 +183,12 @@ class DnsServer:
     """One name server reached over TCP/UDP at ``address:port``, optionally with a TSIG key."""
 
     def __init__(self, address: str, port: int = 53, tsig: TsigKey | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, *, role: str = "name server") -> None:
         self.address = address
         self.port = int(port)
         self.tsig = tsig
         self.timeout = float(timeout)
+        self.role = role  # how messages name it: "primary name server", "secondary name server" ...
 
     def __repr__(self) -> str:
         return f"DnsServer({self.address!r}, port={self.port}, tsig={self.tsig!r})"
@@ -178,6 +196,15 @@ class DnsServer:
     @property
     def where(self) -> str:
         return f"{self.address}:{self.port}"
+
+    @property
+    def named(self) -> str:
+        """The server as messages name it: its role and address, e.g. ``primary name server 127.0.0.1:5301``."""
+        return f"{self.role} {self.where}"
+
+    def unavailable(self, what: str, reason: str, check: str = CHECK_RUNNING) -> NameServerUnavailable:
+        """The one-line error for "this server did not do ``what``" (see the module docstring)."""
+        return NameServerUnavailable(self.named, what, reason, check)
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -201,14 +228,14 @@ class DnsServer:
                 for message in wire.tcp_messages(sock, deadline):
                     rcode = collector.feed(message)
                     if rcode != dns.rcode.NOERROR:
-                        raise DnsError(self._explain_rcode(rcode, what))
+                        raise self._rcode_error(rcode, what)
                     if collector.done:
                         break
         except Exception as err:
             raise self._explain_exception(err, what) from None
         rrsets = collector.rrsets()
         if collector.serial is None or (origin, SOA) not in rrsets:
-            raise DnsError(f"{self.where}: the zone transfer of {origin} has no SOA at the apex")
+            raise DnsError(f"{self.named}: the zone transfer of {origin} has no SOA at the apex")
         return collector.serial, rrsets
 
     def soa(self, zone: str | dns.name.Name) -> RRset:
@@ -216,7 +243,7 @@ class DnsServer:
         origin = to_name(zone)
         rrset = self.query(origin, SOA)
         if rrset is None:
-            raise DnsError(f"{self.where} has no SOA for {origin}: is the zone loaded there?")
+            raise DnsError(f"{self.named} has no SOA for {origin}: is the zone loaded there?")
         return rrset
 
     def soa_serial(self, zone: str | dns.name.Name) -> int:
@@ -235,7 +262,13 @@ class DnsServer:
         self._sign(request)
         what = f"query {qname} {dns.rdatatype.to_text(rdtype)}"
         try:
-            response = dns.query.udp(request, self.address, timeout=self.timeout, port=self.port)
+            # A connected UDP socket hears the ICMP "port unreachable" of a server that is down: the
+            # query fails at once with "connection refused" instead of waiting for the timeout.
+            family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                sock.connect((self.address, self.port))
+                sock.setblocking(False)  # dnspython waits with its own deadline (timeout)
+                response = dns.query.udp(request, self.address, timeout=self.timeout, port=self.port, sock=sock)
             if response.flags & dns.flags.TC:
                 response = dns.query.tcp(request, self.address, timeout=self.timeout, port=self.port)
         except Exception as err:
@@ -284,7 +317,7 @@ class DnsServer:
                 soa_rdata = next(iter(self._tcp_soa(connection, origin).rdatas))
                 if soa_rdata.serial != expected_serial:
                     raise ZoneChangedError(
-                        f"zone {origin} on {self.where} changed since it was read: serial "
+                        f"zone {origin} on {self.named} changed since it was read: serial "
                         f"{soa_rdata.serial}, expected {expected_serial}. Nothing was sent; run again "
                         "to plan against the current zone.", serial=soa_rdata.serial)
             if before_first_message is not None:
@@ -301,8 +334,8 @@ class DnsServer:
                 except wire.TooBig:
                     if len(batch) == 1:
                         too_big = f"{batch[0].name} {dns.rdatatype.to_text(batch[0].rdtype)}"
-                        raise DnsError(f"the change of {too_big} does not fit in one 64 KiB UPDATE "
-                                       "message") from None
+                        raise DnsError(f"{self.named}: the change of {too_big} does not fit in one 64 KiB "
+                                       "UPDATE message") from None
                     half = len(batch) // 2
                     pending[:0] = [batch[:half], batch[half:]]
                     continue
@@ -316,15 +349,15 @@ class DnsServer:
                 if rcode == dns.rcode.NXRRSET and soa_rdata is not None:
                     current = self._serial_or_none(connection, origin)
                     raise ZoneChangedError(
-                        f"zone {origin} on {self.where} was changed by somebody else: UPDATE message "
+                        f"zone {origin} on {self.named} was changed by somebody else: UPDATE message "
                         f"{sent + 1} of {sent + 1 + len(pending)} expected serial {serial}, the server has "
                         f"{current}. {sent} message(s) ({applied} change(s)) were applied before, nothing of "
                         "this one; nothing was overwritten. Run again to plan against the current zone. "
                         "(If nobody else writes to this zone, check that it uses "
                         "serial-update-method increment.)", messages_applied=sent, serial=current)
                 if rcode != dns.rcode.NOERROR:
-                    raise DnsError(self._explain_rcode(rcode, f"update of {origin}")
-                                   + (f" ({sent} earlier message(s) were applied)" if sent else ""))
+                    earlier = f" ({sent} earlier message(s) were applied)" if sent else ""
+                    raise self._rcode_error(rcode, f"update of {origin}", earlier)
                 sent += 1
                 applied += len(batch)
                 if serial is not None:
@@ -363,7 +396,8 @@ class DnsServer:
         except Exception as err:
             raise self._explain_exception(err, what) from None
         if response.id != message_id:
-            raise DnsError(f"{self.where}: {what}: the answer does not match the request (id mismatch)")
+            raise DnsError(f"{self.named}: {what} failed: the answer does not match the request (id "
+                           "mismatch); check that nothing else answers on this address and port")
         return response
 
     def _tcp_soa(self, connection: _Connection, origin: dns.name.Name) -> RRset:
@@ -373,7 +407,7 @@ class DnsServer:
         response = self._exchange(connection, request.to_wire(), request.id, request.mac, what)
         rrset = self._answer_rrset(response, origin, SOA, what)
         if rrset is None:
-            raise DnsError(f"{self.where} has no SOA for {origin}: is the zone loaded there?")
+            raise DnsError(f"{self.named} has no SOA for {origin}: is the zone loaded there?")
         return rrset
 
     def _serial_or_none(self, connection: _Connection, origin: dns.name.Name) -> int | None:
@@ -388,69 +422,77 @@ class DnsServer:
         if rcode == dns.rcode.NXDOMAIN:
             return None
         if rcode != dns.rcode.NOERROR:
-            raise DnsError(self._explain_rcode(rcode, what))
+            raise self._rcode_error(rcode, what)
         if not response.flags & dns.flags.AA:
-            raise DnsError(f"{self.where}: {what}: the answer is not authoritative; this server does "
-                           "not serve the zone (is it loaded there, is the zone name right?)")
+            raise DnsError(f"{self.named}: {what} failed: the answer is not authoritative, this server "
+                           "does not serve the zone; check that it is loaded there and the zone name is right")
         for rrset in response.answer:
             if rrset.name == qname and rrset.rdtype == rdtype:
                 return RRset(rrset.name, rrset.rdtype, rrset.ttl, rrset)
         return None
 
-    def _explain_rcode(self, rcode: int, what: str) -> str:
+    def _rcode_error(self, rcode: int, what: str, earlier: str = "") -> DnsError:
+        """The answer's RCODE as one line: the server's own troubles are NameServerUnavailable."""
         name = dns.rcode.to_text(rcode)
         key = f"TSIG key '{self.tsig.name}'" if self.tsig else "no TSIG key"
+        if rcode == dns.rcode.NOTAUTH:
+            return self.unavailable(what, f"NOTAUTH, the server is not authoritative for the zone or did not "
+                                          f"accept the signature ({key}){earlier}",
+                                    "the server address, the zone name and the key")
+        if rcode == dns.rcode.SERVFAIL:
+            return self.unavailable(what, f"SERVFAIL, the server failed{earlier}",
+                                    "the server's log (is the zone loaded there?)")
         hints = {
-            dns.rcode.REFUSED: f"the server refused it: check that {key} is allowed for this zone "
-                               "(update-policy / allow-update / allow-transfer), that the zone is "
-                               "hosted there as a primary, and that the change passes the server's "
-                               "integrity checks (its log says which record)",
-            dns.rcode.NOTAUTH: "the server is not authoritative for the zone or did not accept the "
-                               f"signature ({key}): check the zone name and the key",
-            dns.rcode.NOTZONE: "a record is outside the zone",
-            dns.rcode.SERVFAIL: "the server failed (zone not loaded, or an error in its log)",
-            dns.rcode.FORMERR: "the server could not parse the request",
-            dns.rcode.NOTIMP: "the server does not implement this operation",
-            dns.rcode.NXRRSET: "a prerequisite failed",
-            dns.rcode.YXDOMAIN: "a prerequisite failed (name exists)",
-            dns.rcode.YXRRSET: "a prerequisite failed (rrset exists)",
-            dns.rcode.NXDOMAIN: "the zone does not exist there",
+            dns.rcode.REFUSED: f"that {key} is allowed for this zone (update-policy / allow-update / "
+                               "allow-transfer), that the zone is hosted there as a primary, and that the "
+                               "change passes the server's integrity checks (its log says which record)",
+            dns.rcode.NOTZONE: "the record names: one is outside the zone",
+            dns.rcode.FORMERR: "the server's log: it could not parse the request",
+            dns.rcode.NOTIMP: "that this server supports the operation",
+            dns.rcode.NXRRSET: "the zone: a prerequisite failed",
+            dns.rcode.YXDOMAIN: "the zone: a prerequisite failed (name exists)",
+            dns.rcode.YXRRSET: "the zone: a prerequisite failed (rrset exists)",
+            dns.rcode.NXDOMAIN: "the zone name: the zone does not exist there",
         }
-        return f"{self.where}: {what} failed with {name}: {hints.get(rcode, 'see the server log')}"
+        return DnsError(f"{self.named}: {what} failed with {name}{earlier}; check "
+                        f"{hints.get(rcode, 'the server log')}")
 
     def _explain_exception(self, err: Exception, what: str) -> DnsError:
-        key_name = self.tsig.name if self.tsig else "?"
+        """What went wrong talking to the server, as one line naming it and what to check."""
         if isinstance(err, DnsError):
             return err
+        key = f"TSIG key '{self.tsig.name if self.tsig else '?'}'"
         if isinstance(err, dns.tsig.PeerBadKey):
-            text = (f"the server does not know TSIG key '{key_name}' (BADKEY): check the key name and "
-                    "algorithm against the server's configuration")
-        elif isinstance(err, dns.tsig.PeerBadSignature):
-            text = (f"the server rejected the signature of TSIG key '{key_name}' (BADSIG): the secret "
-                    "differs from the server's")
-        elif isinstance(err, dns.tsig.PeerBadTime):
-            text = "the server rejected the TSIG time (BADTIME): check the clocks of both machines"
-        elif isinstance(err, dns.tsig.BadSignature | dns.tsig.BadKey | dns.tsig.PeerError):
-            text = (f"the answer's TSIG signature does not verify with key '{key_name}': the secret or "
-                    "algorithm differs from the server's")
-        elif isinstance(err, dns.message.UnknownTSIGKey):
-            text = f"the answer is signed with a key we do not have (expected '{key_name}')"
-        elif isinstance(err, dns.exception.Timeout | socket.timeout | TimeoutError):
-            return DnsTimeoutError(f"{self.where}: {what}: no answer within {self.timeout:g} s (timeout "
-                                   "option): is the server running and reachable, is the port right? A big "
-                                   "UPDATE of a signed zone may need a longer timeout")
-        elif isinstance(err, ConnectionRefusedError):
-            text = "connection refused: no name server listens there (is named running, is the port right?)"
-        elif isinstance(err, EOFError | ConnectionResetError):
-            text = ("the server closed the connection: usually a TSIG key it does not accept for this "
-                    "operation, or the zone is not there")
-        elif isinstance(err, OSError):
-            text = f"network error: {err}"
-        elif isinstance(err, dns.exception.FormError):
-            text = f"malformed answer: {err}"
-        else:
-            text = f"{type(err).__name__}: {err}"
-        return DnsError(f"{self.where}: {what}: {text}")
+            return self.unavailable(what, f"the server does not know {key} (BADKEY)",
+                                    "the key name and algorithm against the server's configuration")
+        if isinstance(err, dns.tsig.PeerBadSignature):
+            return self.unavailable(what, f"the server rejected the signature of {key} (BADSIG): the secret "
+                                          "differs from the server's", "the key's secret (vault) against the server's")
+        if isinstance(err, dns.tsig.PeerBadTime):
+            return self.unavailable(what, "the server rejected the TSIG time (BADTIME)",
+                                    "the clocks of both machines")
+        if isinstance(err, dns.tsig.BadSignature | dns.tsig.BadKey | dns.tsig.PeerError):
+            return self.unavailable(what, f"the answer's TSIG signature does not verify with {key}",
+                                    "that the key's secret and algorithm are the server's")
+        if isinstance(err, dns.message.UnknownTSIGKey):
+            return self.unavailable(what, "the answer is signed with a key we do not have",
+                                    f"that the server uses {key} for this zone")
+        if isinstance(err, dns.exception.Timeout | socket.timeout | TimeoutError):
+            return DnsTimeoutError(self.named, what, f"no answer within {self.timeout:g} s",
+                                   "that named runs and is reachable at this address and port (make lab-status "
+                                   "in the lab); a big UPDATE of a signed zone may need a longer timeout")
+        if isinstance(err, ConnectionRefusedError):
+            return self.unavailable(what, "connection refused")
+        if isinstance(err, EOFError | ConnectionResetError):
+            return self.unavailable(what, "the server closed the connection",
+                                    f"that {key} may do this there and that the zone is hosted there")
+        if isinstance(err, OSError):
+            return self.unavailable(what, f"network error: {err.strerror or err}",
+                                    "the address and port, and that the server is reachable from here")
+        if isinstance(err, dns.exception.FormError):
+            return self.unavailable(what, f"malformed answer: {err}",
+                                    "that a name server listens at this address and port")
+        return DnsError(f"{self.named}: {what} failed: {type(err).__name__}: {err}; check the server's log")
 
 
 class _Connection:

@@ -42,7 +42,9 @@ def run_dns_zone(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> 
                           min_existing=params["safety_min_rrsets"], force=params["force"])
     request = ZoneRequest(params["zone"], desired, params["prune"], params["ignore"], policy,
                           params["tenant"], params["source_file"], params["report_changes"])
-    result = sync_zone(server_from_params(params), request, check_mode=check_mode,
+    primary = server_from_params(params)
+    primary.role = "primary name server"  # how failures name it: the server option is the primary
+    result = sync_zone(primary, request, check_mode=check_mode,
                        secondaries=secondaries_from_params(params),
                        wait_for_secondaries=params["wait_for_secondaries"])
     if diff and result["changed"]:
