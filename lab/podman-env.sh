@@ -67,6 +67,12 @@ if command -v podman >/dev/null; then
             exit 1
         fi
     done
+    # netavark runs iptables for every network without depending on it (measured: a fresh machine
+    # without it fails every container start with "netavark: No such file or directory").
+    if ! PATH="$PATH:/usr/sbin:/sbin" command -v iptables >/dev/null; then
+        note "error: iptables is not installed, and podman's netavark needs it: apt-get install iptables (in lab/apt-packages.txt; 'make deps' installs it)"
+        exit 1
+    fi
 fi
 
 # The project's networks left by the CNI backend, and the containers attached to them.
