@@ -115,6 +115,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # zone list before and after a refused run. Every other test is scheduled on its own.
 SERIAL_LAB_MODULES = frozenset({
     "test_site.py", "test_nameserver_lab.py", "test_certificate.py", "test_registry_lab.py",
+    "test_domain_lab.py", "test_runner_lab.py",
 })
 
 

@@ -22,7 +22,7 @@ MOLECULE_DIR = REPO_ROOT / "molecule"
 TEMPLATE_FILE = MOLECULE_DIR / "_template" / "molecule.yml"
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 OUTPUT_TAIL_LINES = 120
-SCENARIO_TIMEOUT_S = 2400  # a scenario takes 1-3 min alone, up to 17 min on a loaded machine
+SCENARIO_TIMEOUT_S = 3600  # a scenario takes 1-3 min alone, up to 40 min on a loaded machine (hang guard)
 # Several containers on one scenario-private internal network (docs/molecule.md, "Several hosts").
 NETWORK_PLAYBOOKS = {
     "create": "../_template/create-network.yml",
