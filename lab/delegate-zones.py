@@ -3,8 +3,9 @@
 
 The lab's stand-in for the registrar (and for tenants who set their NS at their own registrar)
 until the registrar playbooks exist: NS ns1/ns2.infra.test. and, for signed zones, the DS of the
-zone's keys on ns1, published in `test.` with the registry key (labctl.publish_delegation, which
-changes nothing when the delegation is already right). Prints JSON {"changed": [zones]}.
+zone's keys on ns1, published in `test.` with the registry key (labctl.publish_delegation, through
+the collection's DNS client; nothing changes when the delegation is already right). Prints JSON
+{"changed": [zones]}.
 
     lab/delegate-zones.py [--check] packaging.test:signed pyladies-berlin.test:unsigned
 """
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("zones", nargs="*", metavar="ZONE:signed|unsigned")
     args = parser.parse_args(argv)
     paths = labctl.LabPaths()
-    key = labctl.tsig_key("registry-key", paths)
+    key = labctl.lab_key("registry-key", paths)
     nameservers = dict.fromkeys(labctl.INFRA_NAMESERVERS, labctl.HOST)
     registry_port = labctl.SERVICES["registry"].port
     changed = []

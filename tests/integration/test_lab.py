@@ -181,3 +181,21 @@ def test_up_twice_leaves_running_services_alone(lab) -> None:
     assert {name: entry["pid"] for name, entry in after.items()} == {
         name: entry["pid"] for name, entry in before.items()
     }
+
+
+def test_ns1_and_ns2_run_the_nameserver_roles_configuration(lab) -> None:
+    """BIND's configuration of the Infra-WG servers has one source: the options named loaded (and
+    ns2's catalog consumer) are the nameserver role's templates, rendered by labctl."""
+    printed = {}
+    for service in ("ns1", "ns2"):
+        options = lab.dir / service / "named.conf.options"
+        assert options.read_text().startswith(
+            "// Written by lab/labctl.py from roles/nameserver/templates/named.conf.options.j2")
+        result = subprocess.run(["named-checkconf", "-p", str(lab.dir / service / "named.conf")],
+                                capture_output=True, text=True, timeout=30, check=False)
+        assert result.returncode == 0, result.stderr
+        printed[service] = result.stdout
+        assert "version none;" in printed[service]  # the role's hardening, not the lab's
+    assert printed["ns1"].count("catalog-zones") == 0
+    assert printed["ns2"].count("catalog-zones") == 1
+    assert 'zone "catalog.infra.test" {' in printed["ns2"]

@@ -1,0 +1,79 @@
+"""Run the psf.infra lab: real DNS, ACME and SMTP services on 127.0.0.1.
+
+    labctl.py up             start what is not running, wait until everything is healthy
+    labctl.py status [--json] health of every service (exit 1 when one is down)
+    labctl.py down [--wipe]  stop the recorded processes; --wipe also drops zone data and
+                             DNSSEC keys (TSIG and rndc keys in .lab/keys/ are always kept)
+    labctl.py restart ns1 ... stop these services (their configuration is rewritten) and run up
+    labctl.py stop ns1 ...   stop only these services (`up` starts them again)
+    labctl.py sync-resolver  point the resolver's stub zones at every zone of the catalog
+
+The contract (ports, files) is docs/lab.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+
+from psf_lab.config import SERVICES, LabError
+from psf_lab.lifecycle import down, restart, status, stop, up
+from psf_lab.resolver import sync_resolver
+
+
+def print_status(report: dict[str, dict[str, Any]]) -> None:
+    print(f"{'service':9} {'program':9} {'address':16} {'control':6} {'pid':>7}  health")
+    for name, entry in report.items():
+        address = f"{entry['address']}:{entry['port']}"
+        mark = "ok" if entry["healthy"] else "DOWN"
+        print(f"{name:9} {entry['program']:9} {address:16} {entry['control_port'] or '':<6} "
+              f"{entry['pid'] or '-':>7}  {mark:4} {entry['detail']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labctl.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the lab and wait until it is healthy")
+    down_parser = sub.add_parser("down", help="stop the lab")
+    down_parser.add_argument("--wipe", action="store_true", help="also drop zone data and DNSSEC keys")
+    status_parser = sub.add_parser("status", help="health of every service")
+    status_parser.add_argument("--json", action="store_true")
+    sub.add_parser("sync-resolver", help="refresh the resolver's stub zones from the catalog")
+    restart_parser = sub.add_parser("restart", help="stop these services (recorded PIDs) and run up")
+    restart_parser.add_argument("services", nargs="+", choices=list(SERVICES))
+    stop_parser = sub.add_parser("stop", help="stop only these services (`up` starts them again)")
+    stop_parser.add_argument("services", nargs="+", choices=list(SERVICES))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            started = time.monotonic()
+            up(verbose=True)
+            print_status(status())
+            print(f"lab up in {time.monotonic() - started:.1f}s")
+        elif args.command == "down":
+            started = time.monotonic()
+            down(wipe=args.wipe, verbose=True)
+            print(f"lab down in {time.monotonic() - started:.1f}s")
+        elif args.command == "status":
+            report = status()
+            if args.json:
+                print(json.dumps(report, indent=2))
+            else:
+                print_status(report)
+            return 0 if all(entry["healthy"] for entry in report.values()) else 1
+        elif args.command == "restart":
+            restart(args.services, verbose=True)
+        elif args.command == "stop":
+            stop(args.services, verbose=True)
+        elif args.command == "sync-resolver":
+            print(json.dumps(sync_resolver()))
+    except (LabError, PsfInfraError) as exc:
+        print(f"labctl {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0

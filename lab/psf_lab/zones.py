@@ -1,0 +1,87 @@
+"""Zones made at run time on ns1 (`rndc addzone`), their catalog membership, their delegation in `test.`."""
+
+from __future__ import annotations
+
+import dns.rdata
+from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change, RRset
+
+from psf_lab import bind, dnsclient
+from psf_lab.config import (
+    CATALOG_ZONE,
+    DNSSEC_POLICY,
+    HOST,
+    INFRA_NAMESERVERS,
+    REGISTRY_ZONE,
+    SERVICES,
+    START_TIMEOUT,
+    LabError,
+    LabPaths,
+)
+from psf_lab.keys import lab_key
+from psf_lab.processes import wait_until
+from psf_lab.resolver import flush_resolver, sync_resolver
+from psf_lab.templates import render_lab
+
+
+def _catalog_change(zone: str, add: bool) -> Change:
+    rrset = RRset.from_text(f"{bind.catalog_member_label(zone)}.zones.{CATALOG_ZONE}", "PTR", bind.CATALOG_TTL, [zone])
+    return Change(None, rrset) if add else Change(rrset, None)
+
+
+def add_zone(zone: str, records: str = "", signed: bool = True, paths: LabPaths | None = None) -> None:
+    """Create `zone` on ns1 (rndc addzone), list it in the catalog and point the resolver at it.
+
+    `records` is zone-file text relative to the zone's origin, added after SOA/NS.
+    """
+    paths = paths or LabPaths()
+    zone = dnsclient._name(zone).to_text()
+    path = paths.ns1_zone_dir / f"{zone}db"
+    path.write_text(bind.zone_file(zone, INFRA_NAMESERVERS[0], INFRA_NAMESERVERS, records))
+    statement = render_lab("named/addzone.j2", zone_file=path, signed=signed, dnssec_policy=DNSSEC_POLICY,
+                           update_policy=bind.UPDATE_POLICY).strip()
+    bind.run_rndc(paths, "ns1", "addzone", zone, statement)
+    dnsclient.send_update(SERVICES["ns1"].port, CATALOG_ZONE, lab_key("staff-key", paths),
+                          [_catalog_change(zone, add=True)])
+    sync_resolver(paths)
+
+
+def remove_zone(zone: str, paths: LabPaths | None = None) -> None:
+    """Drop `zone` from the catalog and from ns1 (files and DNSSEC keys included)."""
+    paths = paths or LabPaths()
+    zone = dnsclient._name(zone).to_text()
+    dnsclient.send_update(SERVICES["ns1"].port, CATALOG_ZONE, lab_key("staff-key", paths),
+                          [_catalog_change(zone, add=False)])
+    result = bind.run_rndc(paths, "ns1", "delzone", "-clean", zone, check=False)
+    if result.returncode != 0 and "not found" not in (result.stderr + result.stdout):
+        raise LabError(f"rndc delzone {zone}: {result.stderr.strip()}")
+    for key_file in (paths.server_dir("ns1") / "keys").glob(f"K{zone}+*"):
+        key_file.unlink()
+    sync_resolver(paths)
+
+
+
+
+def delegate_zone(zone: str, ds: list[dns.rdata.Rdata] | None = None, paths: LabPaths | None = None) -> list:
+    """Publish NS ns1/ns2.infra.test. and the DS of a signed ns1 zone in test. (registry-key UPDATE).
+
+    `ds` overrides the DS set (e.g. a bogus one in tests). The resolver then forgets what it knew
+    about the zone: unbound keeps a "no trust" key entry for up to a minute otherwise.
+    """
+    paths = paths or LabPaths()
+    zone = dnsclient._name(zone).to_text()
+    if ds is None:
+        keys = wait_until(lambda: dnsclient.signed_dnskeys(SERVICES["ns1"].port, zone), START_TIMEOUT,
+                          f"{zone} to be signed on ns1")
+        ds = dnsclient.ds_from_dnskeys(zone, keys)
+    dnsclient.publish_delegation(SERVICES["registry"].port, REGISTRY_ZONE, zone, lab_key("registry-key", paths),
+                                 ds, dict.fromkeys(INFRA_NAMESERVERS, HOST))
+    flush_resolver(zone, paths)
+    return ds
+
+
+def undelegate_zone(zone: str, paths: LabPaths | None = None) -> None:
+    """Remove the delegation (NS, DS) of `zone` from test."""
+    paths = paths or LabPaths()
+    zone = dnsclient._name(zone).to_text()
+    dnsclient.remove_delegation(SERVICES["registry"].port, REGISTRY_ZONE, zone, lab_key("registry-key", paths))
+    flush_resolver(zone, paths)
