@@ -3,7 +3,8 @@
 Used at the end of `make demo` and by `psf-infra summary`. It reads the inventory through the real
 `ansible-inventory` (inventory.py, as `psf-infra validate` does, so an invalid registry fails here
 exactly as it fails a playbook), then asks every authoritative name server for each hosted zone's SOA
-serial, and reads the certificates the certificate module keeps on the control node.
+serial through the collection's DNS client (`module_utils/dns`), and reads the certificates the
+certificate module keeps on the control node, in the store the registry's views name.
 """
 
 from __future__ import annotations
@@ -20,22 +21,28 @@ from typing import Any
 from psf_infra_runner.inventory import Inventory, InventoryError, project_root, read_inventory
 
 
-def soa_serial(zone: str, address: str, port: int) -> str:
-    try:
-        import dns.exception
-        import dns.message
-        import dns.query
-        import dns.rcode
-        import dns.rdatatype
+def use_collection(root: Path) -> None:
+    """Make the checkout's psf.infra collection importable: its DNS client and registry views are the
+    rules the playbooks use, so the summary asks the name servers and finds certificates as they do."""
+    path = str(root / "collections")
+    if path not in sys.path:
+        sys.path.insert(0, path)
 
-        query = dns.message.make_query(zone, dns.rdatatype.SOA)
-        response = dns.query.udp(query, address, port=port, timeout=2)
-        for rrset in response.answer:
-            if rrset.rdtype == dns.rdatatype.SOA:
-                return str(rrset[0].serial)
-        return f"rcode {dns.rcode.to_text(response.rcode())}"
-    except (OSError, dns.exception.DNSException) as err:
-        return f"unreachable ({err.__class__.__name__})"
+
+def soa_serial(zone: str, address: str, port: int) -> str:
+    """The serial the server serves for ``zone`` (authoritative answer), else why not, in a few words."""
+    from ansible_collections.psf.infra.plugins.module_utils.dns.client import (
+        DnsError,
+        DnsServer,
+        NameServerUnavailable,
+    )
+
+    try:
+        return str(DnsServer(address, port, timeout=2).soa_serial(zone))
+    except NameServerUnavailable as err:
+        return f"unreachable ({err.reason})"
+    except DnsError as err:
+        return f"not served ({str(err).split(': ', 1)[-1].split('; check', 1)[0]})"
 
 
 def certificate_line(path: Path) -> str:
@@ -52,11 +59,14 @@ def certificate_line(path: Path) -> str:
         return f"unreadable ({err})"
 
 
-def certificate_store(cvars: dict[str, Any], root: Path) -> Path:
-    """Where playbooks/certificates.yml keeps certificates: psf_certificate_store, else the lab's."""
-    if cvars.get("psf_certificate_store"):
-        return Path(str(cvars["psf_certificate_store"]))
-    return Path(str(cvars.get("psf_lab_dir", root / ".lab"))) / "certificates"
+def certificate_store(cvars: dict[str, Any]) -> Path:
+    """Where playbooks/certificates.yml keeps certificates: psf_certificate_store, else (lab) the lab's
+    store, else the registry's default store (``registry/views.py``, the ``certificate_store`` filter)."""
+    from ansible_collections.psf.infra.plugins.module_utils.registry import views
+
+    lab_dir = cvars.get("psf_lab_dir")
+    return Path(views.certificate_store(cvars.get("psf_certificate_store")
+                                        or (f"{lab_dir}/certificates" if lab_dir else None)))
 
 
 def podman(*args: str) -> subprocess.CompletedProcess[str] | None:
@@ -98,21 +108,36 @@ def vm_status(host: str, hostvars: dict[str, Any], machines: dict[str, tuple[str
     return f"container {container} running, {backup}"
 
 
-def name_servers(cvars: dict[str, Any]) -> list[tuple[str, str, int]]:
-    servers = []
-    primary = cvars.get("psf_dns_primary")
-    if primary:
-        servers.append(("primary", primary["address"], int(primary["port"])))
-    for index, secondary in enumerate(cvars.get("psf_dns_secondaries", []), start=1):
-        servers.append((f"secondary{index}", secondary["address"], int(secondary["port"])))
+def name_servers(cvars: dict[str, Any]) -> list[tuple[str, str, int] | tuple[str, str]]:
+    """``(role, address, port)`` of each authoritative server, or ``(role, why not)`` when its address
+    is not an IP address: the DNS modules' rule (``dns/module_support.py``), so that the system
+    resolver is never asked."""
+    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import address_and_port
+    from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
+
+    entries = [("primary", "psf_dns_primary", cvars["psf_dns_primary"])] if cvars.get("psf_dns_primary") else []
+    entries += [(f"secondary{index}", f"psf_dns_secondaries[{index - 1}]", secondary)
+                for index, secondary in enumerate(cvars.get("psf_dns_secondaries", []), start=1)]
+    servers: list[tuple[str, str, int] | tuple[str, str]] = []
+    for role, field, entry in entries:
+        try:
+            servers.append((role, *address_and_port(entry, field)))
+        except InvalidInput as err:
+            servers.append((role, str(err)))
     return servers
 
 
+def zone_serials(zone: str, servers: list[tuple[str, str, int] | tuple[str, str]]) -> str:
+    return "  ".join(f"{server[0]}={soa_serial(zone, server[1], server[2]) if len(server) == 3 else server[1]}"
+                     for server in servers)
+
+
 def render(inventory: Inventory, root: Path) -> list[str]:
+    use_collection(root)
     cvars = inventory.controller_vars
     tenants: dict[str, Any] = inventory.tenants
     servers = name_servers(cvars)
-    cert_dir = certificate_store(cvars, root)
+    cert_dir = certificate_store(cvars)
     hostvars = inventory.hostvars
     machines = lab_machines() if cvars.get("psf_lab_dir") else {}
     lines = [f"psf.infra: {len(tenants)} tenants in {cvars.get('psf_registry_env', '?')}"]
@@ -126,7 +151,7 @@ def render(inventory: Inventory, root: Path) -> list[str]:
         for domain in services.get("domains", []):
             lines.append(f"  domain        {domain['name']}  registrar: {domain.get('registrar')}")
         for zone in services.get("zones", []):
-            serials = "  ".join(f"{role}={soa_serial(zone['name'], addr, port)}" for role, addr, port in servers)
+            serials = zone_serials(zone["name"], servers)
             dnssec = "dnssec" if zone.get("dnssec") else "unsigned"
             lines.append(f"  zone          {zone['name']}  {dnssec}  {serials or '(no name servers known)'}")
         for cert in services.get("certificates", []):

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,39 +32,22 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ansible_cli import REPO, copy_inventory, run
 from variable_scan import Need
 from variable_scan import site_needs as scan_site
 
-REPO = Path(__file__).resolve().parents[2]
 PRODUCTION = REPO / "inventories" / "production"
 VAULT = Path(__file__).resolve().parent / "fixtures" / "production-vault"
 # The test vault: the variables of vault.yml.example with made-up values (see its README.md).
 VAULT_FILE = VAULT / "vault.yml.encrypted"
 VAULT_PASSWORD = VAULT / "vault-password"
 PREFLIGHT = REPO / "playbooks" / "preflight.yml"
-BIN = Path(sys.executable).parent
-
-
-def ansible_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
-    env["ANSIBLE_NOCOLOR"] = "1"
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def run(*command: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / command[0]), *command[1:]], cwd=REPO, env=ansible_env(),
-                          capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.fixture
 def inventory(tmp_path: Path) -> Path:
     """inventories/production with the test vault as group_vars/all/vault.yml."""
-    target = tmp_path / "production"
-    shutil.copytree(PRODUCTION, target)
-    shutil.copy(VAULT_FILE, target / "group_vars" / "all" / "vault.yml")
-    return target
+    return copy_inventory(PRODUCTION, tmp_path / "production", vault=VAULT_FILE)
 
 
 def preflight(inventory: Path) -> subprocess.CompletedProcess:
@@ -90,9 +71,7 @@ def declared_plays() -> list[dict]:
 @pytest.fixture(scope="module")
 def listing(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """`ansible-inventory --list` of the production inventory with the test vault."""
-    target = tmp_path_factory.mktemp("listing") / "production"
-    shutil.copytree(PRODUCTION, target)
-    shutil.copy(VAULT_FILE, target / "group_vars" / "all" / "vault.yml")
+    target = copy_inventory(PRODUCTION, tmp_path_factory.mktemp("listing") / "production", vault=VAULT_FILE)
     result = run("ansible-inventory", "-i", str(target), "--list", "--vault-password-file", str(VAULT_PASSWORD))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

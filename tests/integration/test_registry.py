@@ -9,19 +9,15 @@ tenant and the field, and must stop a playbook before any task runs.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible_cli import BIN, REPO, ansible_env, copy_inventory, run
 
-REPO = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "registry"
-BIN = Path(sys.executable).parent
 SHORT_RSA_KEY = (
     "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDCjyJLxcJU7j/10BWVezZONZDkWjlVdbUXrjtqrHPz0ZzaDumtcC6bchIkc9wWR+UjpVZs"
     "je3FleeRUkuGtTrcoiEadXbxLXsyrMaFBdkflV3ndtD0fRz7HAz1cbZbC3RMjbr44iSsFstOPkL7XJkivxCtM8QtNry8KbBtmJUFvw== old"
@@ -30,29 +26,14 @@ ED25519_KEY_AS_RSA = "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAICOz6LHpDztJ3vXMFa1lKe2qf7
 CHARTER = "the charter says every server is backed up and monitored"
 
 
-def ansible_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
-    env["ANSIBLE_NOCOLOR"] = "1"
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
 def trusted(mapping: dict) -> object:
     """ansible-inventory marks tenant strings as not-templates ({"__ansible_unsafe": ...}): unwrap them."""
     return mapping["__ansible_unsafe"] if set(mapping) == {"__ansible_unsafe"} else mapping
 
 
-def run(*command: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / command[0]), *command[1:]], cwd=REPO, env=ansible_env(),
-                          capture_output=True, text=True, timeout=300, check=False)
-
-
 @pytest.fixture
 def inventory(tmp_path: Path) -> Path:
-    target = tmp_path / "inventory"
-    shutil.copytree(FIXTURE, target)
-    return target
+    return copy_inventory(FIXTURE, tmp_path / "inventory")
 
 
 def edit(inventory: Path, tenant: str, change: Callable[[dict], object]) -> None:

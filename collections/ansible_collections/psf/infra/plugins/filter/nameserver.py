@@ -8,18 +8,28 @@
   both tenants.
 - ``catalog_member_label``: the member label of a zone in a catalog zone (RFC 9432 leaves its form
   to the producer; this is the lab's form too: SHA-1 of the zone's wire name, in hex).
-- ``catalog_members``: zone-file text of a catalog (``named-checkzone -D`` output) -> ``{zone: label}``.
+- ``catalog_members``: zone-file text of a catalog -> ``{zone: label}``.
+
+Both wrap ``module_utils/dns/catalog.py`` (dnspython), which ``psf.infra.dns_catalog`` uses too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.psf.infra.plugins.module_utils.registry.names import zone_name
+
+try:
+    import dns.exception
+    import dns.zone
+    from ansible_collections.psf.infra.plugins.module_utils.dns import catalog
+except ImportError as error:  # the catalog filters say so; nameserver_zone_list works without dnspython
+    DNS_IMPORT_ERROR: ImportError | None = error
+else:
+    DNS_IMPORT_ERROR = None
 
 _LABEL_RE = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 
@@ -61,31 +71,31 @@ def nameserver_zone_list(zones: Iterable[Mapping[str, Any]]) -> list[dict[str, A
     return [by_name[name] for name in sorted(by_name)]
 
 
-def _wire_name(zone: str) -> bytes:
-    labels = [label.encode("ascii") for label in zone.rstrip(".").split(".") if label]
-    return b"".join(bytes([len(label)]) + label for label in labels) + b"\x00"
+def _needs_dnspython(name: str) -> None:
+    if DNS_IMPORT_ERROR is not None:
+        raise AnsibleFilterError(f"{name} needs dnspython on the control node: {DNS_IMPORT_ERROR}")
 
 
 def catalog_member_label(zone: str) -> str:
     """The member label of ``zone`` (the name as written, with or without the trailing dot)."""
+    _needs_dnspython("catalog_member_label")
     try:
         name = canonical_zone_name(zone)
     except ValueError as err:
         raise AnsibleFilterError(f"catalog_member_label: {err}") from None
-    return hashlib.sha1(_wire_name(name), usedforsecurity=False).hexdigest()
+    return catalog.member_label(name)
 
 
-def catalog_members(zone_text: str, catalog: str) -> dict[str, str]:
-    """``{member zone: label}`` from the text of ``catalog`` (one record per line, absolute names)."""
-    suffix = ".zones." + canonical_zone_name(catalog) + "."
-    members: dict[str, str] = {}
-    for line in zone_text.splitlines():
-        fields = line.split()
-        if len(fields) >= 5 and fields[-2].upper() == "PTR" and fields[0].lower().endswith(suffix):
-            label = fields[0][: -len(suffix)]
-            if "." not in label:  # a member's own properties (coo, group) live one level below
-                members[canonical_zone_name(fields[-1])] = label
-    return members
+def catalog_members(zone_text: str, catalog_zone: str) -> dict[str, str]:
+    """``{member zone: label}`` from the zone-file text of ``catalog_zone`` (e.g. ``named-checkzone -D``)."""
+    _needs_dnspython("catalog_members")
+    try:
+        zone = dns.zone.from_text(zone_text, origin=canonical_zone_name(catalog_zone) + ".", relativize=False,
+                                  check_origin=False)
+    except (ValueError, dns.exception.DNSException) as err:
+        raise AnsibleFilterError(f"catalog_members: the text of {catalog_zone} is not a zone file: {err}") from None
+    return catalog.members_of(((name, rdataset.rdtype, rdataset) for name, rdataset in zone.iterate_rdatasets()),
+                              catalog_zone)
 
 
 class FilterModule:

@@ -21,6 +21,7 @@ except ImportError:  # the module reports missing libraries (acme.deps), sanity 
 else:
     HAS_LIBRARIES = True
 from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+from ansible_collections.psf.infra.plugins.module_utils.registry.names import zone_name
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class CaaRecord:
 
 def issuer_domain(value: str) -> str:
     """The issuer domain of an ``issue``/``issuewild`` value (parameters after ';' dropped)."""
-    return value.split(";", 1)[0].strip().lower().rstrip(".")
+    return zone_name(value.split(";", 1)[0])
 
 
 def caa_verdict(records: list[CaaRecord], *, identities: list[str], wildcard: bool) -> tuple[bool, str]:
@@ -46,7 +47,7 @@ def caa_verdict(records: list[CaaRecord], *, identities: list[str], wildcard: bo
     for record in records:
         if record.flags & 128 and record.tag.lower() not in ("issue", "issuewild", "iodef"):
             return False, f"unknown critical CAA tag {record.tag!r}"
-    wanted = {identity.lower().rstrip(".") for identity in identities}
+    wanted = {zone_name(identity) for identity in identities}
     issue = [r for r in records if r.tag.lower() == "issue"]
     issuewild = [r for r in records if r.tag.lower() == "issuewild"]
     relevant = issuewild if wildcard and issuewild else issue

@@ -18,6 +18,7 @@ import hashlib
 import re
 
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
+from ansible_collections.psf.infra.plugins.module_utils.registry.names import zone_name
 
 CHALLENGE_LABEL = "_acme-challenge"
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -33,7 +34,7 @@ def normalize_names(names: list[str], *, field: str = "names") -> list[str]:
         raise InvalidInput("at least one name is required", field=field)
     result: list[str] = []
     for index, raw in enumerate(names):
-        name = str(raw).strip().lower().rstrip(".")
+        name = zone_name(str(raw))
         base = name[2:] if name.startswith("*.") else name
         if not _is_hostname(base) or "." not in base:
             raise InvalidInput(f"{raw!r} is not a fully qualified host name (a wildcard only as '*.' "
@@ -66,7 +67,7 @@ def delegation_target(name: str, *, tenant: str, acme_zone: str) -> str:
     tenant_label = tenant.lower().replace("_", "-")
     if not _LABEL.match(tenant_label):
         raise InvalidInput(f"{tenant!r} cannot be used as a DNS label", field="tenant")
-    zone = acme_zone.lower().rstrip(".")
+    zone = zone_name(acme_zone)
     if not _is_hostname(zone):
         raise InvalidInput(f"{acme_zone!r} is not a zone name", field="acme_zone")
     target = f"{delegation_label(name)}.{tenant_label}.{zone}."

@@ -27,7 +27,11 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import Acm
 from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, InvalidInput, PsfInfraError
 
 try:
-    from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer, TsigKey
+    from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer
+    from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
+        address_and_port,
+        tsig_from_params,
+    )
 except ImportError:  # the module reports missing libraries (acme.deps), sanity imports without them
     HAS_LIBRARIES = False
 else:
@@ -60,34 +64,23 @@ def load_account_key(params: dict, *, check_mode: bool):
     return account_key
 
 
-def server_address(server: object, field: str) -> tuple[str, int]:
-    """``{address, port}`` (other keys ignored) -> (address, port), or InvalidInput naming the field."""
-    if not isinstance(server, dict) or not server.get("address"):
-        raise InvalidInput("expected a dict with 'address' (and optionally 'port')", field=field)
-    try:
-        port = int(server.get("port") or 53)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"port {server.get('port')!r} is not a number", field=f"{field}.port") from None
-    return str(server["address"]), port
-
-
 def build_dns(params: dict) -> Rfc2136Dns01 | None:
+    """The DNS-01 publisher of ``dns_servers``, ``dns_resolver`` and the ``dns_tsig_*`` key, or None.
+
+    Addresses are checked by the DNS modules' own rule (``dns/module_support.py``): IP literals only.
+    """
     servers = params.get("dns_servers") or []
     resolver = params.get("dns_resolver")
     if not servers or not resolver:
         return None
-    if params.get("dns_tsig_key_file"):
-        tsig = TsigKey.from_file(params["dns_tsig_key_file"])
-    elif params.get("dns_tsig_key_name") and params.get("dns_tsig_key_secret"):
-        tsig = TsigKey(params["dns_tsig_key_name"], params.get("dns_tsig_key_algorithm") or "hmac-sha256",
-                       params["dns_tsig_key_secret"])
-    else:
+    tsig = tsig_from_params(params, "dns_")
+    if tsig is None:
         raise InvalidInput("a TSIG key is needed to publish DNS-01 records", field="dns_tsig_key_file")
     timeout = 10.0  # a signed zone's UPDATE on a busy server can take seconds
-    addresses = [server_address(server, f"dns_servers[{index}]") for index, server in enumerate(servers)]
+    addresses = [address_and_port(server, f"dns_servers[{index}]") for index, server in enumerate(servers)]
     primary = DnsServer(*addresses[0], tsig=tsig, timeout=timeout, role="primary name server")
     others = [DnsServer(*address, timeout=timeout, role="secondary name server") for address in addresses[1:]]
-    lookup = ResolverLookup(*server_address(resolver, "dns_resolver"))
+    lookup = ResolverLookup(*address_and_port(resolver, "dns_resolver"))
     return Rfc2136Dns01(primary, [primary, *others], lookup, acme_zone=params.get("acme_zone"))
 
 
@@ -105,7 +98,7 @@ def build_environment(params: dict, *, check_mode: bool) -> Environment:
         resolver = params.get("dns_resolver")
         if not resolver:
             raise InvalidInput("checking CAA needs dns_resolver", field="acme_caa_identities")
-        lookup = dns.lookup if dns is not None else ResolverLookup(*server_address(resolver, "dns_resolver"))
+        lookup = dns.lookup if dns is not None else ResolverLookup(*address_and_port(resolver, "dns_resolver"))
         identities = list(params["acme_caa_identities"])
 
         def caa(names: list[str]) -> list[str]:

@@ -9,8 +9,9 @@
 - ``diff``: pure planning (what to add, change, delete), protected records and safety thresholds.
 - ``plan_text``: the human-readable, octoDNS-like plan shown in diff mode.
 - ``zone``: what the three modules do (read, plan, check, apply, report), without Ansible.
-- ``options`` / ``module_support``: the shared connection options and the one place errors become
-  ``fail_json``.
+- ``catalog``: catalog zones (RFC 9432): member labels, members, the changes to keep them.
+- ``options`` / ``module_support``: the shared connection options, and the servers built from them
+  by the one address rule (IP literals only: the system resolver is never used).
 
 The design (atomicity, serial guard, safety, ownership) is explained in docs/dns.md.
 

@@ -29,7 +29,7 @@ TXT = dns.rdatatype.TXT
 #: state (TYPE65534). They are never declared, never changed and never pruned.
 SERVER_MANAGED_TYPES = frozenset({
     dns.rdatatype.DNSKEY, dns.rdatatype.RRSIG, dns.rdatatype.NSEC, dns.rdatatype.NSEC3,
-    dns.rdatatype.NSEC3PARAM, dns.rdatatype.CDS, dns.rdatatype.CDNSKEY, dns.rdatatype.RdataType(65534),
+    dns.rdatatype.NSEC3PARAM, dns.rdatatype.CDS, dns.rdatatype.CDNSKEY, dns.rdatatype.RdataType.make(65534),
 })
 
 RRsetKey = tuple[dns.name.Name, int]
