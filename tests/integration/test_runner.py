@@ -76,7 +76,9 @@ def test_run_succeeds_and_second_run_changes_nothing(project):
     assert second.returncode == 0, second.stderr
     assert "changed=0" in second.stdout
     report = json.loads((project["artifacts"] / "last-run.json").read_text())
-    assert report[0]["status"] == "successful"
+    assert report["results"][0]["status"] == "successful"
+    assert (report["result"], report["exit_code"]) == ("ok", 0)
+    assert report["hosts"]["localhost"]["changed"] == 0
 
 
 def test_cron_mode_is_silent_when_nothing_changed(project):
@@ -104,12 +106,12 @@ def test_failure_is_reported_with_exit_code_and_reason(project):
 
 
 def test_overlapping_run_skips_with_tempfail(project):
-    project["artifacts"].mkdir(parents=True)
-    with open(project["artifacts"] / ".lock", "w") as held:
+    (project["artifacts"] / ".locks").mkdir(parents=True)
+    with open(project["artifacts"] / ".locks" / "good.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         result = run(project, "good")
     assert result.returncode == 75
-    assert "another run holds" in result.stderr
+    assert "holds the lock of playbook 'good'" in result.stderr
     assert not project["marker"].exists()
 
 
