@@ -104,7 +104,8 @@ def test_a_valid_tenant_is_normalised_with_defaults(config) -> None:
     record = result.record
     assert record["members"] == [{"name": "Ada", "email": "ada@packaging.test", "ssh_keys": [ED25519],
                                   "notify": True}]
-    assert record["services"]["domains"] == [{"name": "packaging.test", "registrar": "psf", "auto_renew": True}]
+    assert record["services"]["domains"] == [{"name": "packaging.test", "registrar": "psf", "auto_renew": True,
+                                              "register": False}]
     zone = record["services"]["zones"][0]
     assert (zone["dnssec"], zone["managed"], zone["ignore"]) == (True, "declared", [])
     assert zone["records"][1] == {"name": "www", "type": "CNAME", "ttl": 60, "values": ["web1"]}

@@ -547,8 +547,11 @@ class _TenantChecker:
             name = zone_name(name)
             self._unique("domain", seen, name, path)
             self.claims["domain"].append((name, field_path(path)))
+            if domain.get("register") and domain.get("registrar") != "psf":
+                self.problem(("services", "domains", index, "register"),
+                             "register: true needs registrar: psf (the Infra-WG registers only what it holds)")
             domains.append({"name": name, "registrar": domain.get("registrar"),
-                            "auto_renew": domain.get("auto_renew", True)})
+                            "auto_renew": domain.get("auto_renew", True), "register": domain.get("register", False)})
         return domains
 
     def _zones(self, domains: list[dict]) -> list[dict[str, Any]]:

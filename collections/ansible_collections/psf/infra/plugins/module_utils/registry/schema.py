@@ -79,6 +79,8 @@ _DOMAIN = {
         "name": _DOMAIN_NAME,
         "registrar": {"enum": list(REGISTRARS)},
         "auto_renew": {"type": "boolean"},
+        # registering costs money: the registrar playbook registers a domain only when this says so
+        "register": {"type": "boolean"},
     },
 }
 

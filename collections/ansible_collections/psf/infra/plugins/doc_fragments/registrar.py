@@ -1,0 +1,103 @@
+# Copyright: PSF Infrastructure Working Group
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The documentation of the registrar options of psf.infra.domain and psf.infra.domain_info; their
+argument spec is beside, in ``plugins/module_utils/registrar/options.py`` (``REGISTRAR``), and
+``tests/unit/test_registrar_gandi.py`` checks this fragment against it."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  provider:
+    description:
+      - The registrar of the domain. C(gandi) is Gandi's API v5; C(rfc2136) is a parent zone we run
+        (the lab registry C(test.), or sub-domains of a PSF-owned zone), updated with TSIG.
+      - See C(docs/registrar.md) for what each does and how to add another.
+    type: str
+    required: true
+    choices: [gandi, rfc2136]
+  gandi:
+    description: How to reach Gandi. Required for O(provider=gandi).
+    type: dict
+    suboptions:
+      token:
+        description:
+          - Gandi personal access token, sent in the C(Authorization) header with the C(Bearer) scheme.
+          - Never logged or returned.
+        type: str
+        required: true
+      url:
+        description: Base URL of the API (Gandi's sandbox, or a local fake in tests).
+        type: str
+        default: https://api.gandi.net/v5
+      sharing_id:
+        description: The Gandi organization that owns the domains and pays (C(sharing_id) query parameter).
+        type: str
+      timeout:
+        description: Seconds to wait for each answer.
+        type: float
+        default: 30.0
+      max_retries:
+        description: How many times a request answered with 429 (or 5xx, when repeating it is safe) is sent again.
+        type: int
+        default: 4
+      max_retry_wait:
+        description: Longest wait before a retry, in seconds, whatever C(Retry-After) says.
+        type: float
+        default: 60.0
+      owner:
+        description:
+          - The owner contact of a registration, as Gandi takes it (C(given), C(family), C(email),
+            C(streetaddr), C(city), C(zip), C(country), C(type), ...). Only needed to register.
+        type: dict
+      max_price:
+        description: Refuse to register a domain whose yearly price (taxes included) is higher.
+        type: float
+  rfc2136:
+    description: The parent zone and its primary. Required for O(provider=rfc2136).
+    type: dict
+    suboptions:
+      server:
+        description: IP address of the parent zone's primary name server (host names are refused).
+        type: str
+        required: true
+      port:
+        description: Port of the parent zone's primary.
+        type: int
+        default: 53
+      zone:
+        description: The parent zone, for example C(test.).
+        type: str
+        required: true
+      tsig_key_name:
+        description: Name of the TSIG key allowed to update delegations in the parent zone.
+        type: str
+      tsig_key_algorithm:
+        description: TSIG algorithm of the key.
+        type: str
+        default: hmac-sha256
+        choices: [hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224, hmac-sha1, hmac-md5]
+      tsig_key_secret:
+        description: Base64 secret of the TSIG key. Never logged or returned.
+        type: str
+      timeout:
+        description: Seconds to wait for each answer of the parent's primary.
+        type: float
+        default: 10.0
+      ttl:
+        description: TTL of the NS, glue and DS records written in the parent zone.
+        type: int
+        default: 300
+      expires:
+        description:
+          - The expiry to report (ISO date or timestamp), for example the parent zone's own
+            registration; there is nothing to renew in a zone we run.
+        type: str
+      glue:
+        description: "Addresses of name servers inside the domain, as C({name: [address, ...]})."
+        type: dict
+        default: {}
+"""

@@ -1,0 +1,181 @@
+# Copyright: PSF Infrastructure Working Group
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What ``psf.infra.domain`` and ``psf.infra.domain_info`` do, from checked options to the result.
+
+Raises ``PsfInfraError`` on failure (the modules turn it into a failed task in errors.py). Every
+option is checked before anything is sent: a bad key, name server or address fails first.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer
+from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import server_from_params
+from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
+from ansible_collections.psf.infra.plugins.module_utils.registrar.base import (
+    Desired,
+    DomainState,
+    Provider,
+    apply_actions,
+    normalise_ds,
+    normalise_host,
+    parse_dnskeys,
+    parse_expiry,
+    plan_domain,
+)
+from ansible_collections.psf.infra.plugins.module_utils.registrar.gandi import DEFAULT_URL, GandiProvider
+from ansible_collections.psf.infra.plugins.module_utils.registrar.parent import judge, read_delegation
+from ansible_collections.psf.infra.plugins.module_utils.registrar.rfc2136 import Rfc2136Provider
+
+
+def _gandi(params: Mapping[str, Any]) -> Provider:
+    options = params.get("gandi") or {}
+    if not options.get("token"):
+        raise InvalidInput("provider gandi needs gandi.token (a personal access token, from the vault)",
+                           field="gandi.token")
+    return GandiProvider(options["token"], options.get("url") or DEFAULT_URL, sharing_id=options.get("sharing_id"),
+                         timeout=options.get("timeout") or 30.0, max_retries=options.get("max_retries", 4),
+                         max_retry_wait=options.get("max_retry_wait", 60.0), owner=options.get("owner"),
+                         max_price=options.get("max_price"))
+
+
+def _rfc2136(params: Mapping[str, Any]) -> Provider:
+    options = dict(params.get("rfc2136") or {})
+    for needed in ("server", "zone"):
+        if not options.get(needed):
+            raise InvalidInput(f"provider rfc2136 needs rfc2136.{needed}", field=f"rfc2136.{needed}")
+    try:
+        server = server_from_params({**options, "port": options.get("port") or 53,
+                                     "timeout": options.get("timeout") or 10.0})
+    except InvalidInput as err:
+        raise InvalidInput(err.reason, field=f"rfc2136.{err.field}") from None
+    glue = options.get("glue") or {}
+    for name, addresses in glue.items():
+        for address in addresses:
+            _ip(address, f"rfc2136.glue.{name}")
+    return Rfc2136Provider(server, options["zone"], expires=parse_expiry(options.get("expires"),
+                                                                         field_name="rfc2136.expires"),
+                           ttl=options.get("ttl") or 300, glue=glue)
+
+
+#: The registrars: one adapter each (see base.Provider). A new one is a class and a line here.
+PROVIDERS = {"gandi": _gandi, "rfc2136": _rfc2136}
+
+
+def provider_from_params(params: Mapping[str, Any]) -> Provider:
+    return PROVIDERS[params["provider"]](params)
+
+
+def _ip(value: str, field: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an IP address (host names are not resolved, so the system resolver "
+                           "is never used)", field=field) from None
+    return value
+
+
+def _domain_name(params: Mapping[str, Any]) -> str:
+    name = normalise_host(params["name"])
+    if not name or " " in name:
+        raise InvalidInput(f"{params['name']!r} is not a domain name", tenant=params.get("tenant"),
+                           file=params.get("source_file"), field="name")
+    return name
+
+
+def desired_from_params(params: Mapping[str, Any]) -> Desired:
+    name = _domain_name(params)
+    if params.get("years", 1) < 1 or params.get("years", 1) > 10:
+        raise InvalidInput("years must be 1 to 10", field="years")
+    if params.get("renew_within_days", 30) < 0:
+        raise InvalidInput("renew_within_days must be 0 or more", field="renew_within_days")
+    nameservers = params.get("nameservers")
+    if nameservers is not None and not nameservers:
+        raise InvalidInput("nameservers is empty: a domain needs at least one (leave it out to keep the "
+                           "registrar's)", tenant=params.get("tenant"), file=params.get("source_file"),
+                           field="nameservers")
+    return Desired(name, register=params.get("register", False), years=params.get("years", 1),
+                   auto_renew=params.get("auto_renew"), renew_within_days=params.get("renew_within_days", 30),
+                   nameservers=[normalise_host(ns) for ns in nameservers] if nameservers is not None else None,
+                   dnskeys=parse_dnskeys(params.get("dnskeys"), tenant=params.get("tenant"),
+                                         source_file=params.get("source_file")),
+                   tenant=params.get("tenant"), source_file=params.get("source_file"))
+
+
+def _predicted(state: DomainState, desired: Desired, actions: list) -> dict[str, Any]:
+    after = copy.deepcopy(state)
+    after.registered = True
+    kinds = {action.kind for action in actions}
+    if desired.auto_renew is not None and "auto_renew" in kinds:
+        after.auto_renew = desired.auto_renew
+    if desired.nameservers is not None:
+        after.nameservers = list(desired.nameservers)
+    if desired.dnskeys is not None:
+        after.ds = [normalise_ds(key.ds(desired.name)) for key in desired.sep_keys]
+    data = after.as_dict()
+    if kinds & {"register", "renew"}:
+        data["expires"] = f"{data['expires'] or 'now'} + {desired.years} year(s)"
+        data["days_left"] = None
+    return data
+
+
+def run_domain(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
+    """Converge one domain at its registrar."""
+    desired = desired_from_params(params)
+    provider = provider_from_params(params)
+    state = provider.read(desired.name)
+    actions, notes = plan_domain(provider, state, desired)
+    messages = apply_actions(provider, state, desired, actions, check=check_mode)
+    before = state.as_dict()
+    result: dict[str, Any] = {
+        "changed": bool(actions), "domain": desired.name, "provider": provider.name,
+        "actions": [action.as_dict() for action in actions], "messages": messages, "notes": notes,
+        "registrar": before, "expires": before["expires"], "days_left": before["days_left"],
+        "api_requests": getattr(provider, "requests_sent", None),
+    }
+    if diff and actions:
+        result["diff"] = {"before": before, "after": _predicted(state, desired, actions),
+                          "before_header": f"{desired.name} at {provider.name}",
+                          "after_header": f"{desired.name} at {provider.name}"}
+    return result
+
+
+def run_domain_info(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The domain at its registrar and at its parent's name servers, and the verdict on the delegation."""
+    name = _domain_name(params)
+    provider = provider_from_params(params)
+    state = provider.read(name)
+    result: dict[str, Any] = {"changed": False, "domain": name, "provider": provider.name,
+                              "registrar": state.as_dict(), **state.as_dict()}
+    timeout = params.get("timeout") or 5.0
+    parents = [DnsServer(_ip(item["server"], f"parent_servers[{index}].server"), item.get("port") or 53, None,
+                         timeout, role="parent name server")
+               for index, item in enumerate(params.get("parent_servers") or [])]
+    if not parents and isinstance(provider, Rfc2136Provider):
+        parents = [DnsServer(provider.server.address, provider.server.port, None, timeout, role="parent name server")]
+    addresses: dict[str, list[tuple[str, int]]] = {}
+    for index, item in enumerate(params.get("nameserver_addresses") or []):
+        addresses.setdefault(normalise_host(item["name"]), []).append(
+            (_ip(item["address"], f"nameserver_addresses[{index}].address"), item.get("port") or 53))
+    keys = parse_dnskeys(params.get("dnskeys"))
+    expected_ds = [key.ds(name) for key in keys if key.sep] if keys is not None else None
+    if not parents:
+        result.update(parent=None, delegation=None, problems=["no parent_servers given: the parent was not asked"])
+        return result
+    views = [read_delegation(server, name) for server in parents]
+    verdict = judge(name, views, expected_nameservers=params.get("nameservers"), expected_ds=expected_ds,
+                    addresses=addresses, timeout=timeout)
+    result.update({"parent": verdict["parent"], "delegation": verdict["delegation"],
+                   "parent_nameservers": verdict["nameservers"], "parent_ds": verdict["ds"],
+                   "problems": verdict["problems"], "servers": verdict.get("servers", [])})
+    for key in ("nameservers_match", "ds_match"):
+        if key in verdict:
+            result[key] = verdict[key]
+    result["registrar_matches_parent"] = (
+        sorted(state.nameservers) == verdict["nameservers"] and sorted(state.ds) == verdict["ds"])
+    return result

@@ -1,0 +1,216 @@
+#!/usr/bin/python
+# Copyright: PSF Infrastructure Working Group
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: domain
+short_description: Keep one domain registered, renewed and delegated at its registrar
+version_added: 0.1.0
+description:
+  - Reads the domain at its registrar (O(provider)), plans, and makes the registrar hold what is asked
+    of it; a second run with the same input changes nothing.
+  - Registers the domain B(only) when O(register=true) (the tenant file's C(register), because
+    registration costs money); an unregistered domain without it is an error naming the tenant file.
+  - Renews it (O(years)) when fewer than O(renew_within_days) days are left; sets O(auto_renew);
+    keeps the name servers equal to O(nameservers) (the Infra-WG's for hosted zones); keeps the
+    DNSSEC keys (or DS records) at the parent equal to the zone's secure entry points given in O(dnskeys).
+  - New DNSSEC keys are added before old ones are deleted, so the parent always holds the DS of the
+    key the zone signs with.
+  - In check mode nothing is changed and nothing costs money - Gandi checks a registration or a
+    renewal with its C(Dry-Run) header, the other changes are only planned.
+  - With O(provider=rfc2136) (a parent zone we run) registration and renewal are not applicable
+    (reported in RV(notes)); the expiry comes from O(rfc2136.expires).
+author:
+  - PSF Infrastructure Working Group (@python)
+requirements:
+  - dnspython >= 2.6
+  - netaddr
+extends_documentation_fragment:
+  - psf.infra.registrar
+options:
+  name:
+    description: The domain, for example C(packaging.test).
+    type: str
+    required: true
+  state:
+    description: C(present) - registered (when allowed), renewed, delegated. Domains are never deleted by this module.
+    type: str
+    default: present
+    choices: [present]
+  register:
+    description:
+      - Register the domain when it is not registered. Costs money; set it from the tenant file's
+        C(services.domains[].register) only.
+    type: bool
+    default: false
+  years:
+    description: Years of a registration or of a renewal (1-10).
+    type: int
+    default: 1
+  auto_renew:
+    description: The registrar's auto-renew setting; left alone when not given.
+    type: bool
+  renew_within_days:
+    description: Renew when fewer days than this are left before the expiry.
+    type: int
+    default: 30
+  nameservers:
+    description: The name servers the domain is delegated to (host names); left alone when not given.
+    type: list
+    elements: str
+  dnskeys:
+    description:
+      - The zone's current DNSKEY record data (C(257 3 13 <base64>)), for example from
+        M(psf.infra.dns_zone_info) with C(include_dnssec) or a DNSKEY query. The keys with the SEP flag
+        (KSK or CSK) are kept at the parent (their SHA-256 DS for O(provider=rfc2136)); an empty list
+        removes every DS (an unsigned zone); left alone when not given.
+    type: list
+    elements: str
+  tenant:
+    description: Tenant of the domain; used in error messages.
+    type: str
+  source_file:
+    description: The tenant file that declares the domain; used in error messages.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description:
+      Reads the registrar and plans; registration and renewal are checked with a dry run, nothing else is sent.
+  diff_mode:
+    support: full
+    description: Shows the domain at the registrar before and after (expiry, auto-renew, name servers, DS).
+  idempotent:
+    support: full
+    description: A second run with the same input reports no change and sends no change to the registrar.
+seealso:
+  - module: psf.infra.domain_info
+notes:
+  - The endpoints used, the retries (429 and 5xx with C(Retry-After)) and the lab's fake Gandi are described
+    in C(docs/registrar.md).
+"""
+
+EXAMPLES = r"""
+- name: Keep packaging.test at Gandi, delegated to the Infra-WG name servers with the zone's keys
+  psf.infra.domain:
+    name: packaging.test
+    provider: gandi
+    gandi:
+      token: "{{ vault_psf_registrar_gandi_token }}"
+    register: false
+    auto_renew: true
+    renew_within_days: 30
+    nameservers: [ns1.infra.psf.io, ns2.infra.psf.io]
+    dnskeys: ["257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ=="]
+    tenant: packaging
+    source_file: inventories/production/tenants/packaging.yml
+  no_log: false
+
+- name: Delegate a lab zone from the lab registry test. (a parent zone we run)
+  psf.infra.domain:
+    name: packaging.test
+    provider: rfc2136
+    rfc2136:
+      server: 127.0.0.1
+      port: 5300
+      zone: test.
+      tsig_key_name: registry-key
+      tsig_key_secret: "{{ psf_dns_registry_key.secret }}"
+    nameservers: [ns1.infra.test, ns2.infra.test]
+    dnskeys: "{{ packaging_keys }}"
+"""
+
+RETURN = r"""
+domain:
+  description: The domain, lower case, without the final dot.
+  returned: always
+  type: str
+provider:
+  description: The registrar (C(gandi), C(rfc2136)).
+  returned: always
+  type: str
+actions:
+  description: What was changed (or would be, in check mode), in order, as C({action, detail}).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{action: renew, detail: "renew packaging.test for 1 year(s): 12 day(s) left"}]
+messages:
+  description: What the registrar answered to each change.
+  returned: always
+  type: list
+  elements: str
+notes:
+  description: What was not done and why (for example renewal not applicable to a parent zone we run).
+  returned: always
+  type: list
+  elements: str
+registrar:
+  description: The domain at the registrar before the run.
+  returned: always
+  type: dict
+  contains:
+    registered:
+      description: Whether the registrar holds the domain.
+      type: bool
+    expires:
+      description: Expiry (ISO 8601), or null when unknown.
+      type: str
+    days_left:
+      description: Whole days until the expiry, or null.
+      type: int
+    status:
+      description: The registry statuses (C(clientTransferProhibited), ...).
+      type: list
+      elements: str
+    auto_renew:
+      description: The auto-renew setting, or null when the registrar has none.
+      type: bool
+    nameservers:
+      description: The name servers, sorted.
+      type: list
+      elements: str
+    ds:
+      description: The DS records the registrar publishes (record data), sorted.
+      type: list
+      elements: str
+expires:
+  description: Expiry before the run (ISO 8601), or null.
+  returned: always
+  type: str
+days_left:
+  description: Days left before the run, or null.
+  returned: always
+  type: int
+api_requests:
+  description: Requests sent to the registrar, retries included.
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.psf.infra.plugins.module_utils.errors import fail_on_errors
+from ansible_collections.psf.infra.plugins.module_utils.registrar.options import DOMAIN, REQUIRED_LIBRARIES
+
+try:
+    from ansible_collections.psf.infra.plugins.module_utils.registrar.domain_task import run_domain
+except ImportError as error:  # dnspython or netaddr missing where the module runs
+    IMPORT_ERROR: ImportError | None = error
+else:
+    IMPORT_ERROR = None
+
+
+def main() -> None:
+    module = AnsibleModule(**DOMAIN.module_kwargs(supports_check_mode=True))
+    if IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
+    with fail_on_errors(module):
+        result = run_domain(module.params, check_mode=module.check_mode, diff=module._diff)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

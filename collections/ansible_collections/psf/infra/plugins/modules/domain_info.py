@@ -1,0 +1,216 @@
+#!/usr/bin/python
+# Copyright: PSF Infrastructure Working Group
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: domain_info
+short_description: A domain at its registrar and at its parent zone; is its delegation correct, lame or missing
+version_added: 0.1.0
+description:
+  - Reads the domain at its registrar (O(provider)) - expiry, days left, status, auto-renew, name servers and DS.
+  - Asks the parent zone's name servers (O(parent_servers), IP addresses only, never the system
+    resolver; for O(provider=rfc2136) the parent's primary when not given) what they serve - the
+    referral's NS and glue, and the DS records.
+  - Asks every name server the parent lists whether it answers authoritatively for the domain, and
+    returns RV(delegation) - C(correct), C(lame) (a listed server does not serve the zone, or has no
+    address we know), C(missing) (no delegation at the parent) or C(mismatch) (it works, but not with
+    O(nameservers)).
+  - With O(dnskeys), RV(ds_match) says whether the parent serves exactly the DS of the zone's keys.
+author:
+  - PSF Infrastructure Working Group (@python)
+requirements:
+  - dnspython >= 2.6
+  - netaddr
+extends_documentation_fragment:
+  - psf.infra.registrar
+  - psf.infra.dns_server.info_attributes
+options:
+  name:
+    description: The domain.
+    type: str
+    required: true
+  parent_servers:
+    description: The parent zone's name servers, as C({server, port}) with IP addresses.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      server:
+        description: IP address of a name server of the parent zone.
+        type: str
+        required: true
+      port:
+        description: Its port.
+        type: int
+        default: 53
+  nameservers:
+    description:
+      - The name servers the domain should be delegated to; RV(delegation) is C(mismatch) when the parent lists others.
+    type: list
+    elements: str
+  nameserver_addresses:
+    description:
+      - Where to reach the domain's name servers, as C({name, address, port}) (the lab's servers use
+        other ports than 53). Name servers not listed here are reached at their glue, port 53.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Host name of the name server.
+        type: str
+        required: true
+      address:
+        description: Its IP address.
+        type: str
+        required: true
+      port:
+        description: Its port.
+        type: int
+        default: 53
+  dnskeys:
+    description: The zone's DNSKEY record data; the DS of its SEP keys is compared with what the parent serves.
+    type: list
+    elements: str
+  timeout:
+    description: Seconds to wait for each DNS answer.
+    type: float
+    default: 5.0
+seealso:
+  - module: psf.infra.domain
+"""
+
+EXAMPLES = r"""
+- name: How the lab registry delegates packaging.test
+  psf.infra.domain_info:
+    name: packaging.test
+    provider: rfc2136
+    rfc2136: {server: 127.0.0.1, port: 5300, zone: test.}
+    nameservers: [ns1.infra.test, ns2.infra.test]
+    nameserver_addresses:
+      - {name: ns1.infra.test, address: 127.0.0.1, port: 5301}
+      - {name: ns2.infra.test, address: 127.0.0.1, port: 5302}
+  register: packaging_delegation
+
+- name: Fail when it is not right
+  ansible.builtin.assert:
+    that: packaging_delegation.delegation == 'correct'
+    fail_msg: "{{ packaging_delegation.problems }}"
+"""
+
+RETURN = r"""
+domain:
+  description: The domain.
+  returned: always
+  type: str
+provider:
+  description: The registrar.
+  returned: always
+  type: str
+registrar:
+  description:
+    - The domain at the registrar (C(registered), C(expires), C(days_left), C(status), C(auto_renew),
+      C(nameservers), C(ds)).
+  returned: always
+  type: dict
+registered:
+  description: Whether the registrar holds the domain.
+  returned: always
+  type: bool
+expires:
+  description: Expiry (ISO 8601) at the registrar, or null.
+  returned: always
+  type: str
+days_left:
+  description: Whole days until the expiry, or null.
+  returned: always
+  type: int
+status:
+  description: Registry statuses at the registrar.
+  returned: always
+  type: list
+  elements: str
+auto_renew:
+  description: The registrar's auto-renew setting, or null.
+  returned: always
+  type: bool
+nameservers:
+  description: The name servers at the registrar.
+  returned: always
+  type: list
+  elements: str
+ds:
+  description: The DS records at the registrar.
+  returned: always
+  type: list
+  elements: str
+parent:
+  description:
+    - What each parent server serves (C({server, nameservers, glue, ds})); null when no parent server was asked.
+  returned: always
+  type: list
+  elements: dict
+parent_nameservers:
+  description: The NS the parent serves (union over its servers).
+  returned: when a parent server was asked
+  type: list
+  elements: str
+parent_ds:
+  description: The DS the parent serves.
+  returned: when a parent server was asked
+  type: list
+  elements: str
+delegation:
+  description: C(correct), C(lame), C(missing) or C(mismatch); null when no parent server was asked.
+  returned: always
+  type: str
+servers:
+  description: Each listed name server's address and whether it answered authoritatively.
+  returned: when a parent server was asked
+  type: list
+  elements: dict
+nameservers_match:
+  description: Whether the parent serves exactly O(nameservers).
+  returned: when O(nameservers) is given and a parent server was asked
+  type: bool
+ds_match:
+  description: Whether the parent serves exactly the DS of O(dnskeys).
+  returned: when O(dnskeys) is given and a parent server was asked
+  type: bool
+registrar_matches_parent:
+  description: Whether the registrar's NS and DS are what the parent serves (false while a change propagates).
+  returned: when a parent server was asked
+  type: bool
+problems:
+  description: Each problem found, in words.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.psf.infra.plugins.module_utils.errors import fail_on_errors
+from ansible_collections.psf.infra.plugins.module_utils.registrar.options import DOMAIN_INFO, REQUIRED_LIBRARIES
+
+try:
+    from ansible_collections.psf.infra.plugins.module_utils.registrar.domain_task import run_domain_info
+except ImportError as error:  # dnspython or netaddr missing where the module runs
+    IMPORT_ERROR: ImportError | None = error
+else:
+    IMPORT_ERROR = None
+
+
+def main() -> None:
+    module = AnsibleModule(**DOMAIN_INFO.module_kwargs(supports_check_mode=True))
+    if IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
+    with fail_on_errors(module):
+        result = run_domain_info(module.params)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
