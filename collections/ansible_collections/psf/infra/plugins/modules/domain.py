@@ -191,25 +191,13 @@ api_requests:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.psf.infra.plugins.module_utils.errors import fail_on_errors
-from ansible_collections.psf.infra.plugins.module_utils.registrar.options import DOMAIN, REQUIRED_LIBRARIES
-
-try:
-    from ansible_collections.psf.infra.plugins.module_utils.registrar.domain_task import run_domain
-except ImportError as error:  # dnspython or netaddr missing where the module runs
-    IMPORT_ERROR: ImportError | None = error
-else:
-    IMPORT_ERROR = None
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.psf.infra.plugins.module_utils.registrar import entry
+from ansible_collections.psf.infra.plugins.module_utils.registrar.options import DOMAIN
 
 
 def main() -> None:
-    module = AnsibleModule(**DOMAIN.module_kwargs(supports_check_mode=True))
-    if IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
-    with fail_on_errors(module):
-        result = run_domain(module.params, check_mode=module.check_mode, diff=module._diff)
-    module.exit_json(**result)
+    entry.run(AnsibleModule(**DOMAIN.module_kwargs(supports_check_mode=True)), changes=True)
 
 
 if __name__ == "__main__":

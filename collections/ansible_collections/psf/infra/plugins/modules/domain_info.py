@@ -191,25 +191,13 @@ problems:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.psf.infra.plugins.module_utils.errors import fail_on_errors
-from ansible_collections.psf.infra.plugins.module_utils.registrar.options import DOMAIN_INFO, REQUIRED_LIBRARIES
-
-try:
-    from ansible_collections.psf.infra.plugins.module_utils.registrar.domain_task import run_domain_info
-except ImportError as error:  # dnspython or netaddr missing where the module runs
-    IMPORT_ERROR: ImportError | None = error
-else:
-    IMPORT_ERROR = None
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.psf.infra.plugins.module_utils.registrar import entry
+from ansible_collections.psf.infra.plugins.module_utils.registrar.options import DOMAIN_INFO
 
 
 def main() -> None:
-    module = AnsibleModule(**DOMAIN_INFO.module_kwargs(supports_check_mode=True))
-    if IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
-    with fail_on_errors(module):
-        result = run_domain_info(module.params)
-    module.exit_json(**result)
+    entry.run(AnsibleModule(**DOMAIN_INFO.module_kwargs(supports_check_mode=True)), changes=False)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,11 @@ option is checked before anything is sent: a bad key, name server or address fai
 from __future__ import annotations
 
 import copy
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer
-from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import server_from_params
+from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import ip_address, server_from_params
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
 from ansible_collections.psf.infra.plugins.module_utils.registrar.base import (
     Desired,
@@ -57,7 +56,7 @@ def _rfc2136(params: Mapping[str, Any]) -> Provider:
     glue = options.get("glue") or {}
     for name, addresses in glue.items():
         for address in addresses:
-            _ip(address, f"rfc2136.glue.{name}")
+            ip_address(address, f"rfc2136.glue.{name}")
     return Rfc2136Provider(server, options["zone"], expires=parse_expiry(options.get("expires"),
                                                                          field_name="rfc2136.expires"),
                            ttl=options.get("ttl") or 300, glue=glue)
@@ -69,15 +68,6 @@ PROVIDERS = {"gandi": _gandi, "rfc2136": _rfc2136}
 
 def provider_from_params(params: Mapping[str, Any]) -> Provider:
     return PROVIDERS[params["provider"]](params)
-
-
-def _ip(value: str, field: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not an IP address (host names are not resolved, so the system resolver "
-                           "is never used)", field=field) from None
-    return value
 
 
 def _domain_name(params: Mapping[str, Any]) -> str:
@@ -153,7 +143,7 @@ def run_domain_info(params: Mapping[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"changed": False, "domain": name, "provider": provider.name,
                               "registrar": state.as_dict(), **state.as_dict()}
     timeout = params.get("timeout") or 5.0
-    parents = [DnsServer(_ip(item["server"], f"parent_servers[{index}].server"), item.get("port") or 53, None,
+    parents = [DnsServer(ip_address(item["server"], f"parent_servers[{index}].server"), item.get("port") or 53, None,
                          timeout, role="parent name server")
                for index, item in enumerate(params.get("parent_servers") or [])]
     if not parents and isinstance(provider, Rfc2136Provider):
@@ -161,7 +151,7 @@ def run_domain_info(params: Mapping[str, Any]) -> dict[str, Any]:
     addresses: dict[str, list[tuple[str, int]]] = {}
     for index, item in enumerate(params.get("nameserver_addresses") or []):
         addresses.setdefault(normalise_host(item["name"]), []).append(
-            (_ip(item["address"], f"nameserver_addresses[{index}].address"), item.get("port") or 53))
+            (ip_address(item["address"], f"nameserver_addresses[{index}].address"), item.get("port") or 53))
     keys = parse_dnskeys(params.get("dnskeys"))
     expected_ds = [key.ds(name) for key in keys if key.sep] if keys is not None else None
     if not parents:

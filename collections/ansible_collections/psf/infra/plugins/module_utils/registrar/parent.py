@@ -27,13 +27,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import dns.flags
-import dns.message
 import dns.name
-import dns.query
 import dns.rcode
 import dns.rdatatype
 from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsError, DnsServer
+from ansible_collections.psf.infra.plugins.module_utils.dns.query import query_message
 from ansible_collections.psf.infra.plugins.module_utils.registrar.base import normalise_ds, normalise_host
 
 CORRECT = "correct"
@@ -61,15 +59,8 @@ def read_delegation(server: DnsServer, domain: str) -> ParentView:
     """The referral (NS + glue) and the DS for ``domain`` from one parent server."""
     qname = dns.name.from_text(domain)
     view = ParentView(server.where)
-    request = dns.message.make_query(qname, dns.rdatatype.NS, want_dnssec=False)
-    request.flags &= ~dns.flags.RD
     what = f"query {qname} NS (delegation)"
-    try:
-        response = dns.query.udp(request, server.address, timeout=server.timeout, port=server.port)
-        if response.flags & dns.flags.TC:
-            response = dns.query.tcp(request, server.address, timeout=server.timeout, port=server.port)
-    except Exception as err:
-        raise server._explain_exception(err, what) from None
+    response = query_message(server, qname, dns.rdatatype.NS)  # the referral: not authoritative, on purpose
     rcode = response.rcode()
     if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
         raise server._rcode_error(rcode, what)
