@@ -23,6 +23,7 @@ LABCTL = REPO_ROOT / "lab" / "labctl.py"
 PODMAN_ENV = REPO_ROOT / "lab" / "podman-env.sh"
 
 sys.path.insert(0, str(LABCTL.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))  # gandi_api (the registrar fake)
 import labctl  # noqa: E402
 
 
@@ -129,3 +130,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return nodeid
 
     return LabAwareScheduling(config, log)
+
+
+@pytest.fixture
+def api() -> Iterator[Any]:
+    """Gandi's domain API v5 as the fake of tests/fakes/gandi_api.py, fresh for each test (a free
+    loopback port), accepting ``gandi_api.TEST_TOKEN``."""
+    from gandi_api import TEST_TOKEN, FakeGandi
+
+    with FakeGandi(TEST_TOKEN) as fake:
+        yield fake

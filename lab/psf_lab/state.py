@@ -7,70 +7,55 @@ import json
 from pathlib import Path
 from typing import Any
 
-from psf_lab.config import (
-    CATALOG_ZONE,
-    DNSSEC_POLICY,
-    HOST,
-    INFRA_NAMESERVERS,
-    INFRA_ZONE,
-    PEBBLE_HTTP_PORT,
-    PEBBLE_TLS_PORT,
-    PUBLIC_TSIG_KEYS,
-    REGISTRY_ZONE,
-    ROOT_ZONE,
-    SERVICES,
-    TSIG_ALGORITHM,
-    LabError,
-    LabPaths,
-)
+from psf_lab import config
 from psf_lab.processes import recorded_pid, write_if_changed
 
 
-def _service_state(paths: LabPaths, service: str) -> dict[str, Any]:
-    svc = SERVICES[service]
+def _service_state(paths: config.LabPaths, service: str) -> dict[str, Any]:
+    svc = config.SERVICES[service]
     return {
-        "program": svc.program, "address": HOST, "port": svc.port, "control_port": svc.control_port,
+        "program": svc.program, "address": config.HOST, "port": svc.port, "control_port": svc.control_port,
         "pid": recorded_pid(paths, service), "pid_file": str(paths.pid_file(service)),
         "log": str(paths.log_file(service)), "out": str(paths.out_file(service)),
     }
 
 
-def build_state(paths: LabPaths, secrets_by_key: dict[str, str]) -> dict[str, Any]:
-    acme = SERVICES["acme"]
+def build_state(paths: config.LabPaths, secrets_by_key: dict[str, str]) -> dict[str, Any]:
+    acme = config.SERVICES["acme"]
     return {
         "lab_dir": str(paths.root),
-        "host": HOST,
-        "services": {name: _service_state(paths, name) for name in SERVICES},
-        "keys": {name: {"name": name, "algorithm": TSIG_ALGORITHM, "secret": secrets_by_key[name],
-                        "file": str(paths.key_file(name))} for name in PUBLIC_TSIG_KEYS},
+        "host": config.HOST,
+        "services": {name: _service_state(paths, name) for name in config.SERVICES},
+        "keys": {name: {"name": name, "algorithm": config.TSIG_ALGORITHM, "secret": secrets_by_key[name],
+                        "file": str(paths.key_file(name))} for name in config.PUBLIC_TSIG_KEYS},
         "rndc_conf": str(paths.rndc_conf),
-        "zones": {"root": ROOT_ZONE, "registry": REGISTRY_ZONE, "infra": INFRA_ZONE,
-                  "catalog": CATALOG_ZONE, "nameservers": list(INFRA_NAMESERVERS)},
-        "dnssec_policy": DNSSEC_POLICY,
+        "zones": {"root": config.ROOT_ZONE, "registry": config.REGISTRY_ZONE, "infra": config.INFRA_ZONE,
+                  "catalog": config.CATALOG_ZONE, "nameservers": list(config.INFRA_NAMESERVERS)},
+        "dnssec_policy": config.DNSSEC_POLICY,
         "ns1": {"zones_include": str(paths.ns1_zones_include), "zone_dir": str(paths.ns1_zone_dir),
                 "key_dir": str(paths.server_dir("ns1") / "keys")},
         "trust_anchor": {"anchor_conf": str(paths.anchor_conf), "root_key": str(paths.root_key),
                          "root_ds": str(paths.root_ds)},
-        "acme": {"directory": f"https://{HOST}:{acme.port}/dir", "ca_bundle": str(paths.pebble / "ca.pem"),
+        "acme": {"directory": f"https://{config.HOST}:{acme.port}/dir", "ca_bundle": str(paths.pebble / "ca.pem"),
                  "issuing_root": str(paths.pebble / "issuing-root.pem"),
-                 "management": f"https://{HOST}:{acme.control_port}",
-                 "http_port": PEBBLE_HTTP_PORT, "tls_port": PEBBLE_TLS_PORT},
-        "smtp": {"host": HOST, "port": SERVICES["smtp"].port, "maildir": str(paths.mail)},
+                 "management": f"https://{config.HOST}:{acme.control_port}",
+                 "http_port": config.PEBBLE_HTTP_PORT, "tls_port": config.PEBBLE_TLS_PORT},
+        "smtp": {"host": config.HOST, "port": config.SERVICES["smtp"].port, "maildir": str(paths.mail)},
         "updated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 
-def write_state(paths: LabPaths, state: dict[str, Any]) -> None:
+def write_state(paths: config.LabPaths, state: dict[str, Any]) -> None:
     write_if_changed(paths.state_file, json.dumps(state, indent=2) + "\n", mode=0o600)
 
 
-def load_state(paths: LabPaths | None = None) -> dict[str, Any]:
+def load_state(paths: config.LabPaths | None = None) -> dict[str, Any]:
     """The state written by the last `up` (raises LabError when the lab was never started)."""
-    paths = paths or LabPaths()
+    paths = paths or config.LabPaths()
     try:
         return json.loads(paths.state_file.read_text())
     except FileNotFoundError:
-        raise LabError(f"{paths.state_file} does not exist: run lab/labctl.py up") from None
+        raise config.LabError(f"{paths.state_file} does not exist: run lab/labctl.py up") from None
 
 
 def ansible_vars(state: dict[str, Any]) -> dict[str, Any]:

@@ -450,3 +450,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+#: The personal access token the fake accepts in the tests (a test value, not a secret).
+TEST_TOKEN = "pat_test-0123456789abcdef"

@@ -4,6 +4,7 @@ temporary copies of inventories: shared by the integration tests that run ``ansi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+#: The cron command, run from this virtualenv.
+PSF_INFRA = [sys.executable, "-m", "psf_infra_runner.cli"]
+#: What a TSIG secret looks like: the tests grep every output and artifact for it.
+SECRET = "c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWFr"
 
 
 def ansible_env() -> dict[str, str]:
@@ -35,3 +40,25 @@ def copy_inventory(source: Path, target: Path, *, vault: Path | None = None) -> 
     if vault is not None:
         shutil.copy(vault, target / "group_vars" / "all" / "vault.yml")
     return target
+
+
+def local_inventory(path: Path, **hosts: dict[str, object]) -> Path:
+    """An inventory at ``path``: localhost (connection local, this Python), the ``hosts`` given, and
+    ``tsig_secret`` (``SECRET``) in its variables, as the playbooks that handle secrets have them."""
+    inventory = {"all": {"hosts": {"localhost": {"ansible_connection": "local",
+                                                 "ansible_python_interpreter": sys.executable},
+                                   **hosts},
+                         "vars": {"tsig_secret": SECRET}}}
+    path.write_text(json.dumps(inventory, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def secret_task(marker: Path) -> str:
+    """A task (YAML, not indented) that needs ``tsig_secret`` and handles it the way the project's
+    playbooks do (``no_log``), leaving ``marker`` behind to show it ran."""
+    return (f"- name: Write a file that needs the secret\n"
+            f"  ansible.builtin.copy:\n"
+            f"    dest: \"{marker}\"\n"
+            f"    content: \"{{{{ tsig_secret | hash('sha256') }}}}\"\n"
+            f"    mode: \"0600\"\n"
+            f"  no_log: true\n")

@@ -16,20 +16,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 
 from dns_support import run_playbook, task_results
+from gandi_api import TEST_TOKEN as TOKEN
 from gandi_api import FakeGandi
 
 pytestmark = pytest.mark.slow
 
-TOKEN = "pat_module-test-5f1c2a9e"
 DOMAIN = "packaging.test"
 KSK = "257 3 13 OeX5+4NnYH2SbNK5rjrItpChziLlDeV8xj/mSg4DVKKqJN/rjf48oxVHbJaVI1yoAOgzqFboVaTY8YNmteO22Q=="
 TENANT_FILE = "inventories/lab/tenants/packaging.yml"
 
-
-@pytest.fixture
-def api():
-    with FakeGandi(TOKEN) as fake:
-        yield fake
 
 
 def domain_task(api: FakeGandi, **more) -> dict:

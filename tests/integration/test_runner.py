@@ -7,16 +7,14 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible_cli import PSF_INFRA, SECRET, local_inventory, secret_task
 
 ROOT = Path(__file__).resolve().parents[2]
-PSF_INFRA = [sys.executable, "-m", "psf_infra_runner.cli"]
-SECRET = "c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWFr"  # what a TSIG secret looks like
 
 
 def psf_infra(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -26,30 +24,15 @@ def psf_infra(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def project(tmp_path: Path) -> dict[str, Path]:
     """A playbook that handles a secret the way ours do (no_log), and one that fails."""
-    inventory = tmp_path / "inventory.yml"
-    inventory.write_text(textwrap.dedent(f"""\
-        all:
-          hosts:
-            localhost:
-              ansible_connection: local
-              ansible_python_interpreter: "{sys.executable}"
-          vars:
-            tsig_secret: "{SECRET}"
-        """))
+    inventory = local_inventory(tmp_path / "inventory.yml")
     marker = tmp_path / "marker"
     good = tmp_path / "good.yml"
-    good.write_text(textwrap.dedent(f"""\
+    good.write_text(textwrap.dedent("""\
         - name: Uses a secret without showing it
           hosts: localhost
           gather_facts: false
           tasks:
-            - name: Write a file that needs the secret
-              ansible.builtin.copy:
-                dest: "{marker}"
-                content: "{{{{ tsig_secret | hash('sha256') }}}}"
-                mode: "0600"
-              no_log: true
-        """))
+        """) + textwrap.indent(secret_task(marker), "    "))
     bad = tmp_path / "bad.yml"
     bad.write_text(textwrap.dedent("""\
         - name: Fails

@@ -17,7 +17,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -26,11 +25,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible_cli import PSF_INFRA, SECRET, local_inventory, secret_task
 
 ROOT = Path(__file__).resolve().parents[2]
-PSF_INFRA = [sys.executable, "-m", "psf_infra_runner.cli"]
 REGISTRY_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "registry"
-SECRET = "c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1sZWFr"  # what a TSIG secret looks like
 VAULT_PASSWORD = "vault-password-that-must-not-leak"
 PROMTOOL = shutil.which("promtool")
 
@@ -58,32 +56,13 @@ def playbook(path: Path, tasks: str, hosts: str = "localhost") -> Path:
 
 @pytest.fixture
 def project(tmp_path: Path) -> dict[str, Path]:
-    inventory = tmp_path / "inventory.yml"
-    inventory.write_text(textwrap.dedent(f"""\
-        all:
-          hosts:
-            localhost:
-              ansible_connection: local
-              ansible_python_interpreter: "{sys.executable}"
-            gone.example:
-              ansible_host: 127.0.0.1
-              ansible_port: {free_port()}
-              ansible_user: nobody
-              ansible_ssh_common_args: "-o ConnectTimeout=5 -o BatchMode=yes"
-          vars:
-            tsig_secret: "{SECRET}"
-        """))
+    inventory = local_inventory(tmp_path / "inventory.yml", **{"gone.example": {
+        "ansible_host": "127.0.0.1", "ansible_port": free_port(), "ansible_user": "nobody",
+        "ansible_ssh_common_args": "-o ConnectTimeout=5 -o BatchMode=yes"}})
     (tmp_path / "vault-pass").write_text(VAULT_PASSWORD + "\n")
     marker = tmp_path / "marker"
     books = {
-        "good": playbook(tmp_path / "good.yml", f"""\
-            - name: Write a file that needs the secret
-              ansible.builtin.copy:
-                dest: "{marker}"
-                content: "{{{{ tsig_secret | hash('sha256') }}}}"
-                mode: "0600"
-              no_log: true
-            """),
+        "good": playbook(tmp_path / "good.yml", secret_task(marker)),
         "bad": playbook(tmp_path / "bad.yml", """\
             - name: Refuse
               ansible.builtin.fail:

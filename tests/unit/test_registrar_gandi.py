@@ -37,20 +37,15 @@ from ansible_collections.psf.infra.plugins.module_utils.registrar.gandi import (
     GandiUnavailable,
 )
 from ansible_collections.psf.infra.plugins.module_utils.registry import checks  # noqa: E402
+from gandi_api import TEST_TOKEN as TOKEN  # noqa: E402
 from gandi_api import FakeGandi  # noqa: E402
 
-TOKEN = "pat_test-0123456789abcdef"
 # Two ECDSA P-256 keys (flags 257: KSK/CSK) and a ZSK, as a zone publishes them.
 KSK_OLD = "257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ=="
 KSK_NEW = "257 3 13 OeX5+4NnYH2SbNK5rjrItpChziLlDeV8xj/mSg4DVKKqJN/rjf48oxVHbJaVI1yoAOgzqFboVaTY8YNmteO22Q=="
 ZSK = "256 3 13 eufvEDgs29Af6oUFWTNIx+7UjTzMlWj4Vl0PTuOE57ts7ydcofSPLZ2VVEbTU36E38WhrlrUXfr0sxy+7FvDBw=="
 DOMAIN = "packaging.test"
 
-
-@pytest.fixture
-def api():
-    with FakeGandi(TOKEN) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     DOCUMENTATION = r"""
+requirements:
+  - dnspython >= 2.6
+  - netaddr
 options:
   provider:
     description:

@@ -25,9 +25,6 @@ description:
     (reported in RV(notes)); the expiry comes from O(rfc2136.expires).
 author:
   - PSF Infrastructure Working Group (@python)
-requirements:
-  - dnspython >= 2.6
-  - netaddr
 extends_documentation_fragment:
   - psf.infra.registrar
 options:

@@ -21,9 +21,6 @@ description:
   - With O(dnskeys), RV(ds_match) says whether the parent serves exactly the DS of the zone's keys.
 author:
   - PSF Infrastructure Working Group (@python)
-requirements:
-  - dnspython >= 2.6
-  - netaddr
 extends_documentation_fragment:
   - psf.infra.registrar
   - psf.infra.dns_server.info_attributes

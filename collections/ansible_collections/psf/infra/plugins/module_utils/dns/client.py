@@ -261,6 +261,14 @@ class DnsServer:
         request = dns.message.make_query(qname, rdtype, want_dnssec=False)
         self._sign(request)
         what = f"query {qname} {dns.rdatatype.to_text(rdtype)}"
+        response = self.exchange(request, what)
+        return self._answer_rrset(response, qname, rdtype, what)
+
+    def exchange(self, request: dns.message.Message, what: str) -> dns.message.Message:
+        """Send ``request`` (already signed when it should be) and return the answer, whatever its RCODE.
+
+        UDP, falling back to TCP when truncated; a failure to reach the server is the one-line error.
+        """
         try:
             # A connected UDP socket hears the ICMP "port unreachable" of a server that is down: the
             # query fails at once with "connection refused" instead of waiting for the timeout.
@@ -273,7 +281,7 @@ class DnsServer:
                 response = dns.query.tcp(request, self.address, timeout=self.timeout, port=self.port)
         except Exception as err:
             raise self._explain_exception(err, what) from None
-        return self._answer_rrset(response, qname, rdtype, what)
+        return response
 
     def types_at(self, name: str | dns.name.Name) -> set[int]:
         """The record types at ``name`` (an ANY query over TCP to this authoritative server)."""

@@ -19,12 +19,9 @@ Failures to reach the server are the client's one-line errors (``NameServerUnava
 
 from __future__ import annotations
 
-import socket
-
 import dns.flags
 import dns.message
 import dns.name
-import dns.query
 import dns.rdatatype
 from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer
 from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change, RRset, to_name
@@ -45,20 +42,8 @@ def query_message(server: DnsServer, name: str | dns.name.Name, rdtype: str | in
         request.flags &= ~dns.flags.RD
     if checking_disabled:
         request.flags |= dns.flags.CD
-    if server.tsig is not None:
-        request.use_tsig(server.tsig.keyring, keyname=server.tsig.name, algorithm=server.tsig.algorithm)
-    what = f"query {qname} {dns.rdatatype.to_text(rdtype)}"
-    try:
-        family = socket.AF_INET6 if ":" in server.address else socket.AF_INET
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            sock.connect((server.address, server.port))
-            sock.setblocking(False)  # dnspython waits with its own deadline (timeout)
-            response = dns.query.udp(request, server.address, timeout=server.timeout, port=server.port, sock=sock)
-        if response.flags & dns.flags.TC:
-            response = dns.query.tcp(request, server.address, timeout=server.timeout, port=server.port)
-    except Exception as err:
-        raise server._explain_exception(err, what) from None
-    return response
+    server._sign(request)
+    return server.exchange(request, f"query {qname} {dns.rdatatype.to_text(rdtype)}")
 
 
 def replace_rrset(name: str | dns.name.Name, rdtype: str | int, ttl: int, values: list[str],

@@ -295,27 +295,23 @@ def _dnssec_actions(provider: Provider, state: DomainState, desired: Desired) ->
     return actions
 
 
+#: The provider method that carries out each kind of action.
+_PROVIDER_METHODS = {"register": "register", "renew": "renew", "auto_renew": "set_auto_renew",
+                     "nameservers": "set_nameservers", "add_key": "add_key", "delete_key": "delete_key",
+                     "ds": "set_ds"}
+
+
 def apply_actions(provider: Provider, state: DomainState, desired: Desired, actions: Iterable[Action], *,
                   check: bool) -> list[str]:
     """Carry out ``actions`` in order (in check mode: dry runs only); returns the registrar's messages."""
     messages = []
     for action in actions:
-        if action.kind == "register":
-            messages.append(provider.register(desired.name, action.value, desired.nameservers or [], check=check))
-        elif action.kind == "renew":
-            messages.append(provider.renew(desired.name, action.value, check=check))
-        elif action.kind == "auto_renew":
-            messages.append(provider.set_auto_renew(desired.name, action.value, check=check))
-        elif action.kind == "nameservers":
-            messages.append(provider.set_nameservers(desired.name, action.value, state, check=check))
-        elif action.kind == "add_key":
-            messages.append(provider.add_key(desired.name, action.value, check=check))
-        elif action.kind == "delete_key":
-            messages.append(provider.delete_key(desired.name, action.value, check=check))
-        elif action.kind == "ds":
-            messages.append(provider.set_ds(desired.name, action.value, state, check=check))
-        else:  # pragma: no cover - plan_domain makes only the kinds above
+        if action.kind not in _PROVIDER_METHODS:  # pragma: no cover - plan_domain makes only these kinds
             raise ValueError(action.kind)
+        # register also sets the name servers; nameservers and ds may need what the registrar holds now
+        extra = {"register": (desired.nameservers or [],), "nameservers": (state,), "ds": (state,)}.get(action.kind, ())
+        method = getattr(provider, _PROVIDER_METHODS[action.kind])
+        messages.append(method(desired.name, action.value, *extra, check=check))
     return [message for message in messages if message]
 
 

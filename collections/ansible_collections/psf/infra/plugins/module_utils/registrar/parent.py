@@ -60,7 +60,10 @@ def read_delegation(server: DnsServer, domain: str) -> ParentView:
     qname = dns.name.from_text(domain)
     view = ParentView(server.where)
     what = f"query {qname} NS (delegation)"
-    response = query_message(server, qname, dns.rdatatype.NS)  # the referral: not authoritative, on purpose
+    # The referral is public and not authoritative (so not DnsServer.query); asked unsigned, so a
+    # wrong key is reported where it matters, at the update.
+    public = DnsServer(server.address, server.port, None, server.timeout, role=server.role)
+    response = query_message(public, qname, dns.rdatatype.NS)
     rcode = response.rcode()
     if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
         raise server._rcode_error(rcode, what)
