@@ -77,7 +77,7 @@ test: deps image lint sanity
 	status=0; echo "== first, alone: the tests that stop lab services ($(ALONE_TESTS))"; \
 	$(PY) -m pytest -p no:cacheprovider $(ALONE_TESTS) || status=$$?; \
 	echo "== then everything else, $(TEST_WORKERS) workers"; \
-	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) || status=$$?; \
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --durations=25 || status=$$?; \
 	[ $$was_up = 1 ] || $(PY) lab/labctl.py down >/dev/null 2>&1 || true; \
 	exit $$status
 

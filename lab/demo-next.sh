@@ -13,7 +13,8 @@ Built on this machine, all on 127.0.0.1 or the lab's internal podman network (st
 
 Look next:
   .venv/bin/psf-infra summary -i inventories/lab         the summary above, again
-  make demo SITE_ARGS='--check --diff'                   the drift report: the plan, nothing changed
+  .venv/bin/psf-infra drift -i inventories/lab          the drift report per tenant (.cache/status/drift/index.html)
+  make demo SITE_ARGS='--check --diff'                   the same plan as ansible-playbook prints it
   .venv/bin/ansible-inventory -i inventories/lab --graph tenants, groups and VM hosts from the registry
   make lab-status                                        the lab's services and their health
   podman ps --filter name=psf-lab                        the lab's machines (CONTAINERS_CONF=.cache/podman/containers.conf)

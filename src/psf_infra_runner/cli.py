@@ -204,6 +204,11 @@ def check_registry(args: argparse.Namespace, root: Path, result: PlaybookResult)
 
 
 def command_run(args: argparse.Namespace) -> int:
+    return run_and_report(args)[0]
+
+
+def run_and_report(args: argparse.Namespace) -> tuple[int, RunSummary | None]:
+    """`psf-infra run`: the playbooks under their locks, the report printed, pinged and mailed."""
     root = project_root()
     args.inventory = resolve_inventory(root, args.inventory)
     playbooks = [resolve_playbook(root, name) for name in args.playbooks]
@@ -216,7 +221,7 @@ def command_run(args: argparse.Namespace) -> int:
     except Locked as held:
         print(f"psf-infra: another run (pid {held.holder}) holds the lock of playbook '{held.name}' "
               f"({held.path}); skipping", file=sys.stderr)
-        return EXIT_LOCKED
+        return EXIT_LOCKED, None
     lines = [redact(line, secrets) for line in summary_.report_lines()]
     if not args.cron or summary_.result in NOTEWORTHY:
         for line in lines:
@@ -237,7 +242,7 @@ def command_run(args: argparse.Namespace) -> int:
             subject=f"psf-infra {set_name}{mode}: {summary_.result} on {socket.gethostname()}",
             body=report,
         )
-    return summary_.exit_code
+    return summary_.exit_code, summary_
 
 
 def run_set(args: argparse.Namespace, root: Path, playbooks: list[Path], artifacts: Path, set_name: str,
@@ -265,6 +270,7 @@ def run_set(args: argparse.Namespace, root: Path, playbooks: list[Path], artifac
                 root=root, inventory=args.inventory, run_dir=run_dir, private_dir=private_dir,
                 check=args.check, diff=args.diff, limit=args.limit, tags=args.tags,
                 vault_password_file=args.vault_password_file, quiet=args.quiet or args.cron, deadline=deadline,
+                collect_changes=getattr(args, "collect_changes", False),
             )
             result = execution.run_playbook(playbook, run, signalled)
             check_registry(args, root, result)
@@ -293,6 +299,65 @@ def run_set(args: argparse.Namespace, root: Path, playbooks: list[Path], artifac
     write_summary(summary_, run_dir, artifacts)
     rotate(artifacts, set_name, max(args.keep, 1))  # never the run just written
     return summary_, problems
+
+
+def command_drift(args: argparse.Namespace) -> int:
+    """The playbooks (default: site) in check + diff mode, then the report per tenant (docs/runner.md)."""
+    from psf_infra_runner import drift
+
+    root = project_root()
+    args.check = args.diff = args.collect_changes = True
+    args.playbooks = args.playbooks or ["site"]
+    code, summary_ = run_and_report(args)
+    if summary_ is None:
+        return code
+    try:
+        inventory = read_inventory(args.inventory, root)
+    except InventoryError as err:
+        print(f"psf-infra: {err}", file=sys.stderr)
+        return EXIT_INVALID_REGISTRY
+    report = drift.DriftReport.build(
+        inventory=os.path.relpath(args.inventory, root), run_id=summary_.run_id, result=summary_.result,
+        changes=[change for result in summary_.results for change in result.changes],
+        owners=drift.Owners(inventory.hostvars, inventory.tenants),
+    )
+    output = Path(args.output or root / ".cache" / "status" / "drift").resolve()
+    drift.write_reports(report, output)
+    secrets = secrets_of(args)
+    if not args.cron or report.drifted or summary_.result in NOTEWORTHY:
+        for line in report.lines():
+            print(f"psf-infra: drift: {redact(line, secrets)}")
+        print(f"psf-infra: drift report: {output}/index.html (and index.md, drift.json)")
+    return code
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options `run` and `drift` share."""
+    parser.add_argument("-i", "--inventory", default="inventories/lab")
+    parser.add_argument("-l", "--limit")
+    parser.add_argument("-t", "--tags")
+    parser.add_argument("--vault-password-file")
+    parser.add_argument("--timeout", type=parse_duration, metavar="DURATION",
+                        help="stop the run after this long (90s, 30m, 2h): ansible-playbook is interrupted, "
+                             "its workers with it, the run reported as timed out (exit 124)")
+    parser.add_argument("--artifacts", help="where runs are kept (default .cache/runs)")
+    parser.add_argument("--keep", type=int, default=30, help="how many runs of this playbook set to keep")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no playbook output, only the report")
+    parser.add_argument("--cron", action="store_true",
+                        help="quiet; print the report only when something changed, drifted or failed")
+    parser.add_argument("--metrics-dir", default=os.environ.get("PSF_INFRA_METRICS_DIR"), metavar="DIR",
+                        help="write Prometheus textfile metrics of each playbook's last run here "
+                             "(the node exporter's textfile directory; env PSF_INFRA_METRICS_DIR)")
+    parser.add_argument("--stale-after", type=parse_duration, default=parse_duration("26h"), metavar="DURATION",
+                        help="the cron job's interval plus slack: PsfInfraRunMissing fires when no run has started "
+                             "for this long (default 26h; e.g. 2h for a job every 30 minutes)")
+    parser.add_argument("--heartbeat-url", metavar="URL",
+                        help="healthchecks-style pings: URL/start, then URL (success) or URL/fail with the report")
+    parser.add_argument("--mail-to", action="append", metavar="ADDRESS",
+                        help="mail the report here when something changed, drifted or failed (repeatable)")
+    parser.add_argument("--mail-from", metavar="ADDRESS", help="sender of the report mail (default psf-infra@<fqdn>)")
+    parser.add_argument("--smtp", default="localhost:25", metavar="HOST:PORT",
+                        help="mail relay (default localhost:25)")
 
 
 def command_validate(args: argparse.Namespace) -> int:
@@ -325,33 +390,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run playbooks in order through ansible-runner; stops at the first that fails.",
     )
     run.add_argument("playbooks", nargs="+", help="playbook names (dns, certificates, site, ...)")
-    run.add_argument("-i", "--inventory", default="inventories/lab")
-    run.add_argument("-l", "--limit")
-    run.add_argument("-t", "--tags")
+    add_run_options(run)
     run.add_argument("-C", "--check", action="store_true", help="plan only (check mode); changes found exit 5")
     run.add_argument("-D", "--diff", action="store_true", help="show what changes")
-    run.add_argument("--vault-password-file")
-    run.add_argument("--timeout", type=parse_duration, metavar="DURATION",
-                     help="stop the run after this long (90s, 30m, 2h): ansible-playbook is interrupted, "
-                          "its workers with it, the run reported as timed out (exit 124)")
-    run.add_argument("--artifacts", help="where runs are kept (default .cache/runs)")
-    run.add_argument("--keep", type=int, default=30, help="how many runs of this playbook set to keep")
-    run.add_argument("-q", "--quiet", action="store_true", help="no playbook output, only the report")
-    run.add_argument("--cron", action="store_true",
-                     help="quiet; print the report only when something changed, drifted or failed")
-    run.add_argument("--metrics-dir", default=os.environ.get("PSF_INFRA_METRICS_DIR"), metavar="DIR",
-                     help="write Prometheus textfile metrics of each playbook's last run here "
-                          "(the node exporter's textfile directory; env PSF_INFRA_METRICS_DIR)")
-    run.add_argument("--stale-after", type=parse_duration, default=parse_duration("26h"), metavar="DURATION",
-                     help="the cron job's interval plus slack: PsfInfraRunMissing fires when no run has started "
-                          "for this long (default 26h; e.g. 2h for a job every 30 minutes)")
-    run.add_argument("--heartbeat-url", metavar="URL",
-                     help="healthchecks-style pings: URL/start, then URL (success) or URL/fail with the report")
-    run.add_argument("--mail-to", action="append", metavar="ADDRESS",
-                     help="mail the report here when something changed, drifted or failed (repeatable)")
-    run.add_argument("--mail-from", metavar="ADDRESS", help="sender of the report mail (default psf-infra@<fqdn>)")
-    run.add_argument("--smtp", default="localhost:25", metavar="HOST:PORT", help="mail relay (default localhost:25)")
     run.set_defaults(func=command_run)
+
+    drift = sub.add_parser(
+        "drift", help="the site in check + diff mode; a report per tenant of what differs (exit 5: drift)",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the playbooks (default: site) with --check --diff, then write a report per tenant "
+                    "(Markdown, HTML, JSON) of every change the run would make.",
+    )
+    drift.add_argument("playbooks", nargs="*", help="playbook names (default: site)")
+    add_run_options(drift)
+    drift.add_argument("-o", "--output", metavar="DIR",
+                       help="where the report goes (default .cache/status/drift; index.html, <tenant>.html, ...)")
+    drift.set_defaults(func=command_drift)
 
     validate = sub.add_parser("validate", help="validate the tenant registry of an inventory (exit 3 when invalid)")
     validate.add_argument("-i", "--inventory", default="inventories/lab")

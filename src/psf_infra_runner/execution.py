@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from psf_infra_runner.drift import Change, with_hidden
 from psf_infra_runner.outcome import HostProblem, PlaybookResult, write_atomically
 
 # The environment values the `command` artifact keeps; every other variable keeps its name only.
@@ -51,6 +52,7 @@ class PlaybookRun:
     vault_password_file: str | None = None
     quiet: bool = False
     deadline: float | None = None  # time.monotonic() value; None: no timeout
+    collect_changes: bool = False  # keep every changed result (psf-infra drift)
     stop_grace: float = STOP_GRACE
 
 
@@ -155,10 +157,14 @@ class Stopper:
 
 
 class EventReader:
-    """ansible-runner's event_handler: keeps each host's first failure; every event is still written."""
+    """ansible-runner's event_handler: keeps each host's first failure (and, for `psf-infra drift`, every
+    result that would change); every event is still written."""
 
-    def __init__(self, playbook: str) -> None:
+    def __init__(self, playbook: str, collect_changes: bool = False) -> None:
         self.playbook = playbook
+        self.collect_changes = collect_changes
+        self.changes: list[Change] = []
+        self.hidden: list[Change] = []  # censored results (no_log): changed or not, they do not say
         self.problems: dict[str, HostProblem] = {}
         self.stats: dict[str, dict[str, int]] = {}
         self.running: dict[str, str] = {}  # host -> the task it started and has not finished
@@ -180,6 +186,13 @@ class EventReader:
                     message=_message(data.get("res") or {}),
                     unreachable=kind == "runner_on_unreachable",
                 )
+        elif self.collect_changes and kind in {"runner_on_ok", "runner_item_on_ok"}:
+            res = data.get("res") or {}
+            # a loop's own result repeats its items' (each came as runner_item_on_ok)
+            if Change.censored(res):
+                self.hidden.append(Change.from_result(self.playbook, data, res))
+            elif res.get("changed") and not (kind == "runner_on_ok" and isinstance(res.get("results"), list)):
+                self.changes.append(Change.from_result(self.playbook, data, res))
         elif kind == "playbook_on_stats":
             self.stats = {key: value for key, value in data.items() if isinstance(value, dict)}
         return True
@@ -238,7 +251,7 @@ def run_playbook(playbook: Path, run: PlaybookRun, signalled: Callable[[], bool]
         # task arguments stay out of the events even when the caller's environment asks otherwise
         "ANSIBLE_DISPLAY_ARGS_TO_STDOUT": "False",
     }
-    events = EventReader(name)
+    events = EventReader(name, run.collect_changes)
     remaining = None if run.deadline is None else run.deadline - time.monotonic()
     stopper = Stopper(run.deadline, run.stop_grace, signalled)
     # How often ansible-runner asks the stopper (seconds). ansible-runner reads its settings from this
@@ -273,6 +286,7 @@ def run_playbook(playbook: Path, run: PlaybookRun, signalled: Callable[[], bool]
         why = "stopped by the --timeout" if stopper.timed_out else "stopped by a signal to psf-infra"
         for host, task in events.running.items():
             events.problems.setdefault(host, HostProblem(playbook=name, task=task, message=why, stopped=True))
+    stats = events.stats or {k: v for k, v in (runner.stats or {}).items() if isinstance(v, dict)}
     return PlaybookResult(
         playbook=name,
         status=runner.status,
@@ -280,8 +294,9 @@ def run_playbook(playbook: Path, run: PlaybookRun, signalled: Callable[[], bool]
         seconds=time.monotonic() - started,
         started=wall,
         check=run.check,
-        stats=events.stats or {k: v for k, v in (runner.stats or {}).items() if isinstance(v, dict)},
+        stats=stats,
         problems=events.problems,
         artifact_dir=str(runner.config.artifact_dir),
         timed_out=stopper.timed_out,
+        changes=with_hidden(events.changes, events.hidden, stats.get("changed") or {}),
     )

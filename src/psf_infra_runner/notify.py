@@ -7,16 +7,16 @@ Heartbeat (``--heartbeat-url URL``), as healthchecks.io and its clones understan
 ``URL/start`` when the run starts, ``URL`` when it did its work (ok, changed, drift), ``URL/fail``
 when it did not (failed, unreachable, timeout, invalid registry); the end pings carry the report
 as their body, so the service shows why.
+
+The mail goes through the collection's SMTP client (``plugins/module_utils/notices/mail.py``, the one
+``psf.infra.announce`` sends maintenance notices with), so there is one SMTP path in the project.
 """
 
 from __future__ import annotations
 
-import smtplib
 import socket
 import sys
 import urllib.request
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 
 TIMEOUT = 10.0  # seconds for one ping or one SMTP conversation
 BODY_LIMIT = 100_000  # bytes of report a ping carries (healthchecks keeps up to 100 kB)
@@ -39,26 +39,23 @@ def ping(url: str, kind: str, body: str = "") -> bool:
         return False
 
 
-def parse_smtp(value: str) -> tuple[str, int]:
-    """host[:port] (default port 25)."""
-    host, _, port = value.rpartition(":") if ":" in value else (value, "", "25")
-    return host.strip("[]") or "localhost", int(port or 25)
-
-
 def send_mail(*, smtp: str, sender: str, recipients: list[str], subject: str, body: str) -> bool:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    message["Subject"] = subject
-    message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(domain=socket.getfqdn() or "localhost")
-    message.set_content(body)
-    host, port = parse_smtp(smtp)
+    """Mail ``body`` through ``smtp`` (``host[:port]``, default port 25, plain SMTP to the local relay)."""
+    from psf_infra_runner.inventory import project_root
+    from psf_infra_runner.summary import use_collection
+
+    use_collection(project_root())
+    from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+    from ansible_collections.psf.infra.plugins.module_utils.notices import mail
+
+    settings = mail.SmtpSettings.parse(smtp, timeout=TIMEOUT)
+    message = mail.new_message(sender=sender, recipients=recipients, subject=subject, body=body,
+                               domain=socket.getfqdn() or "localhost")
     try:
-        with smtplib.SMTP(host, port, timeout=TIMEOUT) as client:
-            client.send_message(message)
-    except (OSError, smtplib.SMTPException) as err:
-        print(f"psf-infra: mail to {', '.join(recipients)} through {host}:{port} failed: {err}", file=sys.stderr)
+        mail.send(settings, message)
+    except PsfInfraError as err:
+        print(f"psf-infra: mail to {', '.join(recipients)} through {settings.host}:{settings.port} failed: {err}",
+              file=sys.stderr)
         return False
     return True
 

@@ -68,6 +68,7 @@ class PlaybookResult:
     artifact_dir: str = ""
     timed_out: bool = False
     invalid_registry: str = ""  # ansible-inventory's message when the registry was refused
+    changes: list[Any] = field(default_factory=list)  # drift.Change of each changed result (psf-infra drift)
 
     @property
     def name(self) -> str:
@@ -206,6 +207,7 @@ class RunSummary:
         for entry, result in zip(data["results"], self.results, strict=True):
             entry["result"] = result.result
             entry["name"] = result.name
+            entry.pop("changes", None)  # the drift report's; summary.json stays one line per playbook
         return data
 
 
