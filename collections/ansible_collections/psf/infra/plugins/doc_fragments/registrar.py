@@ -104,3 +104,28 @@ options:
         type: dict
         default: {}
 """
+
+    # psf.infra.domain_info and psf.infra.dnssec_info (spec: registrar/options.py DOMAIN_INFO)
+    NAMESERVER_ADDRESSES = r"""
+options:
+  nameserver_addresses:
+    description:
+      - Where to reach the domain's name servers, as C({name, address, port}) (the lab's servers use
+        other ports than 53). Name servers not listed here are reached at their glue, port 53.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Host name of the name server.
+        type: str
+        required: true
+      address:
+        description: Its IP address.
+        type: str
+        required: true
+      port:
+        description: Its port.
+        type: int
+        default: 53
+"""

@@ -23,6 +23,7 @@ author:
   - PSF Infrastructure Working Group (@python)
 extends_documentation_fragment:
   - psf.infra.registrar
+  - psf.infra.registrar.nameserver_addresses
   - psf.infra.dns_server.info_attributes
 options:
   name:
@@ -48,26 +49,6 @@ options:
       - The name servers the domain should be delegated to; RV(delegation) is C(mismatch) when the parent lists others.
     type: list
     elements: str
-  nameserver_addresses:
-    description:
-      - Where to reach the domain's name servers, as C({name, address, port}) (the lab's servers use
-        other ports than 53). Name servers not listed here are reached at their glue, port 53.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description: Host name of the name server.
-        type: str
-        required: true
-      address:
-        description: Its IP address.
-        type: str
-        required: true
-      port:
-        description: Its port.
-        type: int
-        default: 53
   dnskeys:
     description: The zone's DNSKEY record data; the DS of its SEP keys is compared with what the parent serves.
     type: list
