@@ -7,6 +7,8 @@
     labctl.py restart ns1 ... stop these services (their configuration is rewritten) and run up
     labctl.py stop ns1 ...   stop only these services (`up` starts them again)
     labctl.py sync-resolver  point the resolver's stub zones at every zone of the catalog
+    labctl.py flush-resolver ZONE ...  forget what the resolver holds at or below these zones
+                             (after their delegation changed in the lab registry)
 
 The contract (ports, files) is docs/lab.md.
 """
@@ -23,7 +25,7 @@ from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraEr
 
 from psf_lab.config import SERVICES, LabError
 from psf_lab.lifecycle import down, restart, status, stop, up
-from psf_lab.resolver import sync_resolver
+from psf_lab.resolver import flush_resolver, sync_resolver
 
 
 def print_status(report: dict[str, dict[str, Any]]) -> None:
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     status_parser = sub.add_parser("status", help="health of every service")
     status_parser.add_argument("--json", action="store_true")
     sub.add_parser("sync-resolver", help="refresh the resolver's stub zones from the catalog")
+    flush_parser = sub.add_parser("flush-resolver", help="forget what the resolver holds below these zones")
+    flush_parser.add_argument("zones", nargs="+")
     restart_parser = sub.add_parser("restart", help="stop these services (recorded PIDs) and run up")
     restart_parser.add_argument("services", nargs="+", choices=list(SERVICES))
     stop_parser = sub.add_parser("stop", help="stop only these services (`up` starts them again)")
@@ -73,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             stop(args.services, verbose=True)
         elif args.command == "sync-resolver":
             print(json.dumps(sync_resolver()))
+        elif args.command == "flush-resolver":
+            for zone in args.zones:
+                flush_resolver(zone)
     except (LabError, PsfInfraError) as exc:
         print(f"labctl {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -116,6 +116,38 @@ options:
   source_file:
     description: File the records were declared in (the tenant file); used in error messages.
     type: str
+  delegations:
+    description:
+      - The hosted zones inside this zone (served by O(delegations.nameservers)), delegated from it. Their NS
+        rrset and, for a signed child, the SHA-256 DS of its secure entry points are managed records here
+        (added to the declaration; a declared record at or below a child's name is refused).
+      - A delegation to exactly O(delegations.nameservers) at a name not listed is stale (the child zone was
+        removed) and is deleted with its DS, even without O(prune).
+    type: dict
+    suboptions:
+      nameservers:
+        description: Host names of the name servers that serve the hosted zones.
+        type: list
+        elements: str
+        required: true
+      zones:
+        description: The child zones.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          name:
+            description: The child zone, inside O(zone).
+            type: str
+            required: true
+          dnskeys:
+            description:
+              - DNSKEY record data (C(257 3 13 <base64>)) of the child's keys whose DS belongs here (its CDNSKEY
+                set, see the C(psf.infra.zone_parent_keys) filter); the SHA-256 DS is made from the SEP keys among
+                them. V([]) (an unsigned child) means no DS. Not given (keys not known, as in check mode before the
+                child exists), the DS served now is kept.
+            type: list
+            elements: str
 notes:
   - The serial guard expects BIND's default C(serial-update-method increment) for multi-message changes.
   - An action plugin of the same name runs this module's code inside C(ansible-playbook) when the task

@@ -87,8 +87,10 @@ def manageable(key: RRsetKey) -> bool:
 
 
 def plan_zone(live: Mapping[RRsetKey, RRset], desired: Mapping[RRsetKey, RRset], origin: dns.name.Name, *,
-              prune: bool = False, ignore: Iterable[dns.name.Name] = ()) -> Plan:
-    """The changes that make ``live`` hold ``desired``; with ``prune``, unprotected extras go."""
+              prune: bool = False, ignore: Iterable[dns.name.Name] = (),
+              also_delete: Iterable[RRsetKey] = ()) -> Plan:
+    """The changes that make ``live`` hold ``desired``; with ``prune``, unprotected extras go.
+    ``also_delete`` (undeclared rrsets the caller owns, e.g. stale delegations) go even without it."""
     ignored = frozenset(ignore)
     changes: list[Change] = []
     for key, new in desired.items():
@@ -98,9 +100,10 @@ def plan_zone(live: Mapping[RRsetKey, RRset], desired: Mapping[RRsetKey, RRset],
         elif old.ttl != new.ttl or old.digests != new.digests:
             changes.append(Change(old, new))
     protected: list[tuple[RRsetKey, str]] = []
-    if prune:
+    owned = frozenset(also_delete)
+    if prune or owned:
         for key, old in live.items():
-            if key in desired:
+            if key in desired or not (prune or key in owned):
                 continue
             reason = protection_reason(key, origin, ignored)
             if reason is None:

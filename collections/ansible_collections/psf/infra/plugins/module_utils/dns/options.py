@@ -88,6 +88,14 @@ DNS_ZONE = DNS_SERVER.merge(ArgumentSpec(
         "report_changes": {"type": "int", "default": 1000},
         "tenant": {"type": "str"},
         "source_file": {"type": "str"},
+        # the hosted zones inside this one: their NS (and DS from their keys) are managed records here
+        "delegations": {"type": "dict", "options": {
+            "nameservers": {"type": "list", "elements": "str", "required": True},
+            "zones": {"type": "list", "elements": "dict", "default": [], "options": {
+                "name": {"type": "str", "required": True},
+                "dnskeys": {"type": "list", "elements": "str", "no_log": False},
+            }},
+        }},
     },
     mutually_exclusive=[["records", "zone_file"]],
     required_one_of=[["records", "zone_file"]],

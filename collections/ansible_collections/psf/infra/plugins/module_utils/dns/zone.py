@@ -18,6 +18,7 @@ from typing import Any
 import dns.name
 import dns.rdatatype
 from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsError, DnsServer, UpdateResult
+from ansible_collections.psf.infra.plugins.module_utils.dns.delegation import Delegations, with_delegations
 from ansible_collections.psf.infra.plugins.module_utils.dns.diff import (
     Plan,
     SafetyPolicy,
@@ -74,6 +75,7 @@ class ZoneRequest:
     tenant: str | None = None
     source_file: str | None = None
     report_changes: int = 1000  # rrsets of each kind listed in the result's ``changes``
+    delegations: Delegations | None = None  # the hosted child zones this zone delegates (managed NS, DS)
 
 
 def parse_ignore(names: Iterable[str], origin: dns.name.Name, where: Where) -> list[dns.name.Name]:
@@ -89,7 +91,10 @@ def sync_zone(server: DnsServer, request: ZoneRequest, *, check_mode: bool = Fal
     where = Where(request.tenant, request.source_file)
     ignore = parse_ignore(request.ignore, origin, where)
     serial, live = server.axfr(origin)
-    plan = plan_zone(live, request.desired, origin, prune=request.prune, ignore=ignore)
+    desired, stale = request.desired, []
+    if request.delegations is not None:
+        desired, stale = with_delegations(request.delegations, desired, live, origin)
+    plan = plan_zone(live, desired, origin, prune=request.prune, ignore=ignore, also_delete=stale)
     check_plan(plan, live, request.policy, where)
     result: dict[str, Any] = {
         "changed": bool(plan.changes),

@@ -13,11 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.psf.infra.plugins.module_utils.dns.delegation import (
+    parse_delegations,
+    refuse_declared_inside,
+)
 from ansible_collections.psf.infra.plugins.module_utils.dns.diff import SafetyPolicy
+from ansible_collections.psf.infra.plugins.module_utils.dns.model import to_name
 from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
     secondaries_from_params,
     server_from_params,
 )
+from ansible_collections.psf.infra.plugins.module_utils.dns.validate import Where
 from ansible_collections.psf.infra.plugins.module_utils.dns.zone import ZoneRequest, declared_rrsets, sync_zone
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
 
@@ -37,11 +43,18 @@ def run_dns_zone(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> 
     desired = declared_rrsets(params["zone"], params["records"], zone_text,
                               default_ttl=params["default_ttl"], tenant=params["tenant"],
                               source_file=params["source_file"] or params["zone_file"])
+    delegations = None
+    if params.get("delegations") is not None:
+        origin = to_name(params["zone"])
+        where = Where(params["tenant"], params["source_file"] or params["zone_file"])
+        delegations = parse_delegations(params["delegations"], origin, where, params["default_ttl"])
+        refuse_declared_inside(delegations, origin, where, records=None if zone_text is not None else params["records"],
+                               declared=desired)
     policy = SafetyPolicy(max_update_fraction=params["max_update_percent"] / 100,
                           max_delete_fraction=params["max_delete_percent"] / 100,
                           min_existing=params["safety_min_rrsets"], force=params["force"])
     request = ZoneRequest(params["zone"], desired, params["prune"], params["ignore"], policy,
-                          params["tenant"], params["source_file"], params["report_changes"])
+                          params["tenant"], params["source_file"], params["report_changes"], delegations)
     primary = server_from_params(params)
     primary.role = "primary name server"  # how failures name it: the server option is the primary
     result = sync_zone(primary, request, check_mode=check_mode,
