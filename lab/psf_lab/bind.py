@@ -14,6 +14,7 @@ from typing import Any
 
 import dns.rdata
 import dns.rrset
+import yaml
 from ansible_collections.psf.infra.plugins.module_utils.dns.catalog import member_label, members_of, records_of
 
 from psf_lab import dnsclient
@@ -26,6 +27,9 @@ from psf_lab.config import (
     REGISTRY_NAMESERVER,
     REGISTRY_NEGATIVE_TTL,
     REGISTRY_ZONE,
+    REPO_ROOT,
+    ROLLOVER_POLICY,
+    ROLLOVER_TIMINGS,
     SERVICES,
     LabError,
     LabPaths,
@@ -45,11 +49,20 @@ def _common(paths: LabPaths, service: str) -> dict[str, Any]:
     return {"paths": paths, "service": service, "svc": SERVICES[service], "host": HOST,
             "directory": paths.server_dir(service), "dnssec_policy": DNSSEC_POLICY,
             "registry_zone": REGISTRY_ZONE, "infra_zone": INFRA_ZONE, "catalog_zone": CATALOG_ZONE,
-            "update_policy": UPDATE_POLICY}
+            "update_policy": UPDATE_POLICY, "rollover_policy": ROLLOVER_POLICY,
+            "rollover_timings": ROLLOVER_TIMINGS}
 
 
 def registry_config(paths: LabPaths) -> str:
     return render_lab("named/registry.conf.j2", **_common(paths, "registry"))
+
+
+def psf_policy_variables() -> dict[str, Any]:
+    """The nameserver role's defaults for its `psf` dnssec-policy (nameserver_dnssec_*), which
+    named.conf.options defines: ns1 and ns2 carry the same policy as production."""
+    defaults = yaml.safe_load((REPO_ROOT / "roles" / "nameserver" / "defaults" / "main.yml").read_text())
+    return {name: value for name, value in defaults.items()
+            if name.startswith("nameserver_dnssec_") and "{{" not in str(value)}
 
 
 def _primaries() -> str:
@@ -80,6 +93,7 @@ def role_variables(paths: LabPaths, service: str) -> dict[str, Any]:
         "nameserver_keys_file": str(paths.key_file("transfer-key")),
         "nameserver_allow_transfer": ["key transfer-key", "key staff-key"],
         "nameserver_extra_options": extra.splitlines(),
+        **psf_policy_variables(),
     }
 
 
@@ -104,10 +118,10 @@ def infra_config(paths: LabPaths, service: str) -> str:
 
 
 def zone_file(origin: str, primary: str, nameservers: tuple[str, ...], records: str = "",
-              glue: tuple[str, ...] = (), negative_ttl: int = 60) -> str:
+              glue: tuple[str, ...] = (), negative_ttl: int = 60, ttl: int = 300) -> str:
     return render_lab("zones/zone.db.j2", origin=origin, primary=primary, infra_zone=INFRA_ZONE,
                       nameservers=nameservers, glue=glue, address=HOST, records=records,
-                      negative_ttl=negative_ttl)
+                      negative_ttl=negative_ttl, ttl=ttl)
 
 
 def initial_zone_files(paths: LabPaths) -> dict[Path, str]:

@@ -10,6 +10,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 TSIG_ALGORITHM = "hmac-sha256"
 DNSSEC_POLICY = "lab"
+# A test-only policy on ns1 (lab/templates/named/dnssec-policy.conf.j2): a CSK whose whole rollover
+# fits in a minute or two, for tests/integration/test_dnssec_rollover.py. Seconds everywhere; the DS
+# TTL at the parent the test publishes with is ROLLOVER_TIMINGS["parent-ds-ttl"]. Signatures are
+# re-signed every validity - refresh = 20 s (that is also BIND's sign delay in a rollover).
+ROLLOVER_POLICY = "lab-rollover"
+ROLLOVER_TIMINGS = {
+    "dnskey-ttl": 5, "max-zone-ttl": 5, "parent-ds-ttl": 5, "parent-propagation-delay": 1,
+    "publish-safety": 1, "retire-safety": 1, "zone-propagation-delay": 1,
+    "signatures-refresh": 100, "signatures-validity": 120, "signatures-validity-dnskey": 120,
+    "signatures-jitter": 5, "purge-keys": 0,
+}
 ROOT_ZONE = "."
 REGISTRY_ZONE = "test."
 INFRA_ZONE = "infra.test."

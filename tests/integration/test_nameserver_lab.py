@@ -158,11 +158,11 @@ def test_zone_key_updates_its_own_zone_but_not_the_apex_ns(lab, first_run):
 
 
 def test_tenant_name_resolves_validated_through_lab_resolver(lab, first_run):
-    # The registry delegates the tenant zones (playbooks/lab-registrar.yml stands in for the
-    # registrars); then the lab's validating resolver reaches ns1/ns2 through its stub zones.
+    # The registry delegates the tenant zones (playbooks/domains.yml: in the lab the registry is the
+    # registrar of every tenant zone); then the lab's validating resolver reaches ns1/ns2 through its stub zones.
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
     registrar = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(LAB_INVENTORY),
-                                str(REPO / "playbooks" / "lab-registrar.yml")],
+                                str(REPO / "playbooks" / "domains.yml")],
                                cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert registrar.returncode == 0, registrar.stdout[-3000:]
     request = dns.message.make_query("web1.packaging.test", "A", want_dnssec=True)

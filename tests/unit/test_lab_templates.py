@@ -74,12 +74,36 @@ def test_role_options_without_the_lab_variables_are_unchanged() -> None:
         "nameserver_working_dir": "/var/cache/bind", "nameserver_port": 53, "nameserver_listen_on": ["any"],
         "nameserver_listen_on_v6": ["any"], "nameserver_sig_signing_nodes": 10000,
         "nameserver_sig_signing_signatures": 10000, "nameserver_catalog_managed": True,
+        **bind.psf_policy_variables(),
     }
     text = render_role("named.conf.options.j2", **variables)
     lines = text.splitlines()
     assert "\tallow-transfer { none; };" in lines
     signatures = lines.index("\tsig-signing-signatures 10000;")
     assert lines[signatures + 1] == "};"
+
+
+def test_the_psf_policy_is_the_roles_defaults_in_ns1_and_ns2(paths: LabPaths) -> None:
+    """ns1/ns2 define the role's `psf` policy with the role's default timings; only ns1 has the
+    tests' compressed rollover policy (and the registry neither)."""
+    for service in ("ns1", "ns2"):
+        bind.write_named_config(paths, service)
+        options = (paths.server_dir(service) / "named.conf.options").read_text()
+        assert ('dnssec-policy "psf" {\n\tkeys { csk key-directory lifetime P1Y algorithm ecdsap256sha256; };\n'
+                '\tdnskey-ttl PT1H;\n') in options
+        assert "\tparent-ds-ttl P1D;\n" in options and "\tsignatures-validity-dnskey P14D;\n" in options
+    assert 'dnssec-policy "lab-rollover" {' in (paths.server_dir("ns1") / "named.conf").read_text()
+    assert "lab-rollover" not in (paths.server_dir("ns2") / "named.conf").read_text()
+    assert "lab-rollover" not in bind.registry_config(paths)
+
+
+def test_addzone_statement_with_parental_agents() -> None:
+    statement = render_lab("named/addzone.j2", zone_file="/z/r.test.db", signed=True, dnssec_policy="lab-rollover",
+                           parental_agents=[{"address": "127.0.0.1", "port": 5310}],
+                           update_policy=bind.UPDATE_POLICY).strip()
+    assert statement == ('{ type primary; file "/z/r.test.db"; dnssec-policy lab-rollover; inline-signing no; '
+                         'parental-agents { 127.0.0.1 port 5310; }; update-policy { grant staff-key zonesub ANY; }; };')
+    assert bind.zone_file("r.test.", "ns1.infra.test.", ("ns1.infra.test.",), ttl=5).splitlines()[1] == "$TTL 5"
 
 
 def test_zone_files_and_addzone_statement(paths: LabPaths) -> None:

@@ -76,6 +76,17 @@ def test_dnssec_zone_is_signed(primary):
     assert re.search(r"\sRRSIG\s+DNSKEY\s", answer)
 
 
+def test_dnssec_zone_uses_the_psf_policy_csk_with_a_rollover_scheduled(primary):
+    """The role's own policy (no psf_dns_resolver here, so no parental agents): one ECDSAP256SHA256
+    CSK whose one-year lifetime gives it a next rollover, the CDNSKEY set published for the parent."""
+    status = primary.check_output("rndc dnssec -status alpha.test")
+    assert "dnssec-policy: psf" in status
+    assert re.findall(r"^key: \d+ \((\w+)\), (\w+)$", status, flags=re.M) == [("ECDSAP256SHA256", "CSK")]
+    assert "Next rollover scheduled on" in status
+    assert 'dnssec-policy "psf" {' in primary.file("/etc/bind/named.conf.options").content_string
+    assert "parental-agents" not in primary.file("/etc/bind/psf-zones.conf").content_string
+
+
 def test_update_with_zone_key_reaches_secondary(primary, secondary):
     value = f"molecule-{time.time_ns()}"
     result = nsupdate(primary, zone_key("alpha.test"), "alpha.test",
