@@ -250,9 +250,10 @@ def run(module: AnsibleModule) -> dict:
             continue
         try:
             mail.send(smtp, message)
-        except PsfInfraError as err:
-            failed.append({"tenant": tenant, "recipients": to, "msg": str(err)})
-            notices.append({**item, "status": "failed", "msg": str(err)})
+        except PsfInfraError as err:  # one tenant's failure: the others are still told, then the task fails
+            reason = err.failed_result()["msg"]
+            failed.append({"tenant": tenant, "recipients": to, "msg": reason})
+            notices.append({**item, "status": "failed", "msg": reason})
             continue
         sent.append(tenant)
         notices.append({**item, "status": "sent"})
@@ -272,9 +273,9 @@ def run(module: AnsibleModule) -> dict:
     if failed:
         names = ", ".join(f"{entry['tenant']} ({entry['msg']})" for entry in failed)
         result["failed_tenants"] = failed
-        result["msg"] = (f"announcement {uid}: mail failed for {len(failed)} of {len(failed) + len(sent)} tenants: "
-                         f"{names}; sent to: {', '.join(sent) or 'nobody'}. A rerun retries only the failed ones.")
-        module.fail_json(**result)
+        raise PsfInfraError(f"announcement {uid}: mail failed for {len(failed)} of {len(failed) + len(sent)} tenants: "
+                            f"{names}; sent to: {', '.join(sent) or 'nobody'}. A rerun retries only the failed ones.",
+                            **result)
     return result
 
 
@@ -283,7 +284,7 @@ def main() -> None:
                            mutually_exclusive=[("notice", "notice_file")],
                            required_one_of=[("notice", "notice_file")],
                            required_together=[("smtp_username", "smtp_password")])
-    with fail_on_errors(module, changed=False):
+    with fail_on_errors(module):  # a failure after some mails went out says changed: true
         module.exit_json(**run(module))
 
 
