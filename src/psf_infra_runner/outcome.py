@@ -7,8 +7,6 @@ PlaybookResult from ansible-runner; cli.py decides, prints and writes the JSON s
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,20 +210,15 @@ class RunSummary:
 
 
 def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Readers (cron's next run, the node exporter, staff) see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name does not end in .prom/.json: the textfile collector ignores it.
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Readers (cron's next run, the node exporter, staff) see the old file or the new one, never half:
+    the collection's writer (module_utils/textfile.py), the one psf.infra.textfile_metrics uses."""
+    from psf_infra_runner.inventory import project_root
+    from psf_infra_runner.summary import use_collection
+
+    use_collection(project_root())
+    from ansible_collections.psf.infra.plugins.module_utils.textfile import write_atomically as write
+
+    write(path, text, mode)
 
 
 def write_summary(summary: RunSummary, run_dir: Path, artifacts: Path) -> Path:
