@@ -85,17 +85,32 @@ def reap(pid: int) -> int | None:
 
 
 def pid_matches(pid: int, program: str) -> bool:
-    """The PID is alive (not a zombie) and runs `program` (guards against PID reuse)."""
-    state = _proc_state(pid)
-    if state is None or state in ("Z", "X"):
-        reap(pid)
-        return False
+    """The PID is alive (not a zombie) and runs `program` (guards against PID reuse).
+
+    A child spawned by this process is judged by its `Popen`: its PID cannot be reused before it is
+    reaped here, and right after `Popen` returns the kernel may still be finishing the `execve`
+    (the close-on-exec pipe that `Popen` waits on closes before the new program's arguments are
+    set), so `/proc/<pid>/cmdline` can read empty for a process that is starting normally. For any
+    other PID an empty command line falls back to `/proc/<pid>/comm`."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            return False
+    else:
+        state = _proc_state(pid)
+        if state is None or state in ("Z", "X"):
+            reap(pid)
+            return False
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        cmdline = [part.decode(errors="replace")
+                   for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if part]
+        if not cmdline and child is not None:
+            return True  # our own child, still in execve
+        if not cmdline:
+            cmdline = [Path(f"/proc/{pid}/comm").read_text().strip()]
     except OSError:
         return False
-    return any(program in Path(part.decode(errors="replace")).name or program in part.decode(errors="replace")
-               for part in cmdline[:3])
+    return any(program in Path(part).name or program in part for part in cmdline[:3])
 
 
 def describe_exit(pid: int) -> str:

@@ -68,3 +68,42 @@ def test_write_if_changed_reports_changes_only(tmp_path: Path) -> None:
     assert processes.write_if_changed(target, "x\n", mode=0o600)
     assert not processes.write_if_changed(target, "x\n", mode=0o600)
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_service_is_alive_right_after_it_is_spawned(paths: LabPaths, tmp_path: Path) -> None:
+    """CI saw "resolver (unbound, PID n) exited during start: still running": the health check read
+    /proc/<pid>/cmdline while the kernel was still finishing the execve (empty), and took the
+    starting process for a dead one. Checked right after spawn, many times, it must count as alive."""
+    program = tmp_path / "bin" / "unbound"
+    program.parent.mkdir()
+    program.symlink_to("/bin/sleep")
+    pids = []
+    try:
+        for _ in range(100):
+            # What spawn does, without the PID file write that sometimes hides the window.
+            child = subprocess.Popen([str(program), "30"], start_new_session=True)
+            processes._CHILDREN[child.pid] = child
+            pids.append(child.pid)
+            assert processes.pid_matches(child.pid, "unbound"), "a starting child taken for a dead one"
+        for _ in range(20):
+            pid = processes.spawn(paths, "resolver", [str(program), "30"])
+            pids.append(pid)
+            assert processes.wait_healthy(paths, "resolver", lambda: True, "health check", timeout=5)
+            assert processes.running_pid(paths, "resolver") == pid
+    finally:
+        for pid in pids:
+            processes.stop_pid(pid, "unbound")
+    assert all(not processes.pid_matches(pid, "unbound") for pid in pids)
+
+
+def test_a_child_running_another_program_does_not_match(paths: LabPaths) -> None:
+    pid = processes.spawn(paths, "resolver", ["sleep", "30"])
+    try:
+        deadline = time.monotonic() + 5
+        while not Path(f"/proc/{pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not processes.pid_matches(pid, "unbound")
+        assert processes.pid_matches(pid, "sleep")
+    finally:
+        processes.stop_pid(pid, "sleep")
