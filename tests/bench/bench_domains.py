@@ -1,5 +1,7 @@
 """Time the no-op domain run: N domains at the registrar (the Gandi API fake) already as declared,
-kept by psf.infra.domain in one ansible-playbook run, as playbooks/domains.yml does.
+kept by psf.infra.domain and then checked by psf.infra.domain_info in one ansible-playbook run, as
+playbooks/domains.yml does. The parent zone ``test.`` (NS and DS of every domain) is served on
+127.0.0.1 by a small authoritative server in this process: it is the witness of the registrar's keys.
 
     .venv/bin/python tests/bench/bench_domains.py [--domains 300] [--signed-every 3]
 
@@ -24,9 +26,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import dns.dnssec
+import dns.rdata
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "fakes"))
 
+from authoritative import Server, make_zone  # noqa: E402
 from gandi_api import TEST_TOKEN, FakeGandi  # noqa: E402
 
 NAMESERVERS = ["ns1.infra.test", "ns2.infra.test"]
@@ -49,7 +55,20 @@ def build(api: FakeGandi, count: int, signed_every: int) -> list[dict]:
     return domains
 
 
-def playbook(directory: Path, api: FakeGandi, domains: list[dict]) -> Path:
+def parent_zone(domains: list[dict]):
+    """``test.`` as the registry serves it: every domain delegated, with the DS of its key."""
+    lines = []
+    for domain in domains:
+        label = domain["name"].removesuffix(".test")
+        lines += [f"{label} 300 IN NS {ns}." for ns in NAMESERVERS]
+        for key in domain["dnskeys"]:
+            flags, _protocol, algorithm, blob = key.split(" ", 3)
+            rdata = dns.rdata.from_text("IN", "DNSKEY", f"{flags} 3 {algorithm} {blob}")
+            lines.append(f"{label} 300 IN DS {dns.dnssec.make_ds(domain['name'] + '.', rdata, 'SHA256').to_text()}")
+    return make_zone("test.", "\n".join(lines) + "\n", None)
+
+
+def playbook(directory: Path, api: FakeGandi, domains: list[dict], parent: Server) -> Path:
     (directory / "domains.json").write_text(json.dumps(domains))
     path = directory / "bench.yml"
     path.write_text(f"""\
@@ -69,14 +88,32 @@ def playbook(directory: Path, api: FakeGandi, domains: list[dict]) -> Path:
         nameservers: {json.dumps(NAMESERVERS)}
         dnskeys: "{{{{ item.dnskeys }}}}"
         tenant: "{{{{ item.tenant }}}}"
+        parent_servers: [{{server: 127.0.0.1, port: {parent.port}}}]
       loop: "{{{{ bench_domains }}}}"
       loop_control:
         label: "{{{{ item.name }}}}"
       register: bench_result
 
+    - name: Ask the parent how each domain is delegated
+      psf.infra.domain_info:
+        name: "{{{{ item.name }}}}"
+        provider: gandi
+        gandi: {{token: "{{{{ registrar_token }}}}", url: "{api.url}"}}
+        registrar: "{{{{ omit if bench_result.results[index].changed else bench_result.results[index].registrar }}}}"
+        parent_servers: [{{server: 127.0.0.1, port: {parent.port}}}]
+        nameservers: {json.dumps(NAMESERVERS)}
+        dnskeys: "{{{{ item.dnskeys }}}}"
+      loop: "{{{{ bench_domains }}}}"
+      loop_control:
+        label: "{{{{ item.name }}}}"
+        index_var: index
+      register: bench_info
+
     - name: Count what changed
       ansible.builtin.debug:
-        msg: "changed={{{{ bench_result.results | selectattr('changed') | list | length }}}}"
+        msg: >-
+          changed={{{{ bench_result.results | selectattr('changed') | list | length }}}}
+          ds_match={{{{ bench_info.results | selectattr('ds_match') | list | length }}}}
 """)
     return path
 
@@ -100,7 +137,8 @@ def main() -> int:
     args = parser.parse_args()
     with FakeGandi(TEST_TOKEN) as api, tempfile.TemporaryDirectory(prefix="psf-bench-domains-") as tmp:
         domains = build(api, args.domains, args.signed_every)
-        path = playbook(Path(tmp), api, domains)
+        parent = Server(parent_zone(domains))
+        path = playbook(Path(tmp), api, domains, parent)
         env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
         started = time.perf_counter()
         proc = subprocess.run(
@@ -109,7 +147,8 @@ def main() -> int:
             capture_output=True, text=True, env=env, cwd=REPO, check=False,
         )
         wall = time.perf_counter() - started
-        if proc.returncode != 0 or "msg: changed=0" not in proc.stdout:
+        parent.stop()
+        if proc.returncode != 0 or f"changed=0 ds_match={args.domains}" not in proc.stdout:
             print(proc.stdout[-3000:], proc.stderr[-2000:], sep="\n", file=sys.stderr)
             print("bench_domains: the no-op run failed or changed something", file=sys.stderr)
             return 1
@@ -120,7 +159,8 @@ def main() -> int:
         api.requests.clear()
         floor = direct_reads(api, domains)
     signed = sum(1 for d in domains if d["dnskeys"])
-    print(f"no-op domain run: {args.domains} domains ({signed} with DS) at the Gandi API fake, one ansible-playbook")
+    print(f"no-op domain run: {args.domains} domains ({signed} with DS) at the Gandi API fake, one ansible-playbook "
+          "(psf.infra.domain, then psf.infra.domain_info; the parent zone served on 127.0.0.1)")
     print(f"  wall {wall:.2f} s ({wall / args.domains * 1000:.1f} ms per domain)")
     print(f"  API requests {total} ({total / args.domains:.2f} per domain; writes: "
           f"{sum(v for k, v in calls.items() if not k.startswith('GET'))})")

@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 
+from authoritative import Server, make_zone
 from dns_support import run_playbook, task_results
 from gandi_api import TEST_TOKEN as TOKEN
 from gandi_api import FakeGandi
@@ -24,11 +25,27 @@ pytestmark = pytest.mark.slow
 DOMAIN = "packaging.test"
 KSK = "257 3 13 OeX5+4NnYH2SbNK5rjrItpChziLlDeV8xj/mSg4DVKKqJN/rjf48oxVHbJaVI1yoAOgzqFboVaTY8YNmteO22Q=="
 TENANT_FILE = "inventories/lab/tenants/packaging.yml"
+KSK_DS = dns.dnssec.make_ds(DOMAIN + ".", dns.rdata.from_text("IN", "DNSKEY", KSK), "SHA256").to_text().upper()
 
+
+@pytest.fixture
+def dns_servers():
+    """The parent ``test.`` (delegating packaging.test to ns1.infra.test, no DS) and packaging.test
+    itself, served on 127.0.0.1 in this process: never a name server off this machine."""
+    parent = Server(make_zone("test.", "packaging 300 IN NS ns1.infra.test.\n", None))
+    child = Server(make_zone("packaging.test.", "", None))
+    try:
+        yield {"parent": parent, "child": child,
+               "parent_servers": [{"server": "127.0.0.1", "port": parent.port}],
+               "nameserver_addresses": [{"name": "ns1.infra.test", "address": "127.0.0.1", "port": child.port}]}
+    finally:
+        parent.stop()
+        child.stop()
 
 
 def domain_task(api: FakeGandi, **more) -> dict:
-    args = {"name": DOMAIN, "provider": "gandi",
+    args = {"name": DOMAIN, "provider": "gandi", "root_servers": [{"server": "127.0.0.1", "port": 9}],
+            "timeout": 0.5,
             "gandi": {"token": "{{ registrar_token }}", "url": api.url, "max_retry_wait": 0.2},
             "auto_renew": True, "renew_within_days": 30, "nameservers": ["ns1.infra.test", "ns2.infra.test"],
             "dnskeys": [KSK], "tenant": "packaging", "source_file": TENANT_FILE}
@@ -99,18 +116,43 @@ def test_registration_is_refused_without_register_true(tmp_path, api):
     assert api.writes() == [] and not any(r["dry_run"] for r in api.requests)
 
 
-def test_domain_info_reads_the_registrar(tmp_path, api):
+def test_domain_info_reads_the_registrar_and_the_parent(tmp_path, api, dns_servers):
     api.add_domain(DOMAIN, days_left=40.5, autorenew=True, nameservers=["ns1.infra.test"],
                    keys=[{"flags": 257, "algorithm": 13, "public_key": KSK.split(" ", 3)[3]}])
     task = {"name": "info", "psf.infra.domain_info": {
-        "name": DOMAIN, "provider": "gandi", "gandi": {"token": "{{ registrar_token }}", "url": api.url}}}
+        "name": DOMAIN, "provider": "gandi", "gandi": {"token": "{{ registrar_token }}", "url": api.url},
+        "parent_servers": dns_servers["parent_servers"], "nameserver_addresses": dns_servers["nameserver_addresses"],
+        "nameservers": ["ns1.infra.test"], "dnskeys": [KSK]}}
     output = run(tmp_path, [task], check=True)
     result = task_results(output)[0]
     assert output["returncode"] == 0, output["stdout"][-2000:]
     assert (result["changed"], result["registered"], result["days_left"], result["auto_renew"]) == (
         False, True, 40, True)
     assert result["nameservers"] == ["ns1.infra.test"]
-    expected = dns.dnssec.make_ds(DOMAIN + ".", dns.rdata.from_text("IN", "DNSKEY", KSK), "SHA256")
-    assert result["ds"] == [expected.to_text().upper()]
-    assert result["delegation"] is None and result["parent"] is None
+    assert result["ds"] == [KSK_DS]
+    # The parent delegates to a server that answers, but serves no DS for the key the registrar holds.
+    assert (result["delegation"], result["parent_nameservers"], result["parent_ds"]) == (
+        "correct", ["ns1.infra.test"], [])
+    assert result["ds_match"] is False and result["registrar_matches_parent"] is False
     assert api.writes() == []
+
+
+def test_a_no_op_domain_run_costs_one_api_request_a_domain(tmp_path, api, dns_servers):
+    """As playbooks/domains.yml runs them: the parent serves the zone's DS, so psf.infra.domain does
+    not read the keys, and psf.infra.domain_info takes the registrar state psf.infra.domain read."""
+    api.add_domain(DOMAIN, autorenew=True, nameservers=["ns1.infra.test", "ns2.infra.test"],
+                   keys=[{"flags": 257, "algorithm": 13, "public_key": KSK.split(" ", 3)[3]}])
+    dns_servers["parent"].zone = make_zone("test.", f"packaging 300 IN NS ns1.infra.test.\n"
+                                                    f"packaging 300 IN NS ns2.infra.test.\n"
+                                                    f"packaging 300 IN DS {KSK_DS}\n", None)
+    info = {"name": "info", "psf.infra.domain_info": {
+        "name": DOMAIN, "provider": "gandi", "gandi": {"token": "{{ registrar_token }}", "url": api.url},
+        "registrar": "{{ kept.registrar }}", "parent_servers": dns_servers["parent_servers"],
+        "nameserver_addresses": dns_servers["nameserver_addresses"], "dnskeys": [KSK]}}
+    keep = domain_task(api, parent_servers=dns_servers["parent_servers"])
+    output = run(tmp_path, [{**keep, "register": "kept"}, info])
+    kept, seen = task_results(output)
+    assert output["returncode"] == 0, output["stdout"][-2000:]
+    assert (kept["changed"], kept["keys_read_from"], kept["api_requests"]) == (False, "parent", 1)
+    assert (seen["ds_match"], seen["registrar_matches_parent"]) == (True, True)
+    assert [r["path"] for r in api.requests] == [f"/domain/domains/{DOMAIN}"]

@@ -37,6 +37,7 @@ from ansible_collections.psf.infra.plugins.module_utils.registrar.gandi import (
     GandiUnavailable,
 )
 from ansible_collections.psf.infra.plugins.module_utils.registry import checks  # noqa: E402
+from authoritative import Server, make_zone  # noqa: E402
 from gandi_api import TEST_TOKEN as TOKEN  # noqa: E402
 from gandi_api import FakeGandi  # noqa: E402
 
@@ -53,14 +54,34 @@ def sleeps():
     return []
 
 
+def parent_zone(ds: list[str] | None = None):
+    """The parent zone ``test.`` as its registry serves it: the domain delegated, with ``ds``."""
+    records = "packaging 300 IN NS ns1.infra.test.\npackaging 300 IN NS ns2.infra.test.\n"
+    records += "".join(f"packaging 300 IN DS {ds_text}\n" for ds_text in ds or [])
+    return make_zone("test.", records, None)
+
+
+@pytest.fixture(autouse=True)
+def parent():
+    """The domain's parent zone, served on 127.0.0.1: psf.infra.domain asks it for the DS it serves
+    (the witness of the registrar's keys). By default it serves no DS, so the keys are read."""
+    server = Server(parent_zone())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def provider(api: FakeGandi, sleeps: list | None = None, **more) -> GandiProvider:
     return GandiProvider(TOKEN, api.url, max_retries=more.pop("max_retries", 3),
                          max_retry_wait=more.pop("max_retry_wait", 5.0),
                          sleep=(sleeps.append if sleeps is not None else (lambda _s: None)), **more)
 
 
-def params(api: FakeGandi, **more) -> dict:
+def params(api: FakeGandi, parent: Server | None = None, **more) -> dict:
     values = {"provider": "gandi", "name": DOMAIN, "register": False, "years": 1, "auto_renew": True,
+              "parent_servers": [{"server": "127.0.0.1", "port": parent.port}] if parent else [],
+              "root_servers": [{"server": "127.0.0.1", "port": 9}], "timeout": 0.5,
               "renew_within_days": 30, "nameservers": ["ns1.infra.test", "ns2.infra.test"], "dnskeys": [KSK_OLD, ZSK],
               "tenant": "packaging", "source_file": "inventories/lab/tenants/packaging.yml",
               "gandi": {"token": TOKEN, "url": api.url, "max_retries": 3, "max_retry_wait": 0.05}}
@@ -98,6 +119,15 @@ def test_the_doc_fragment_documents_exactly_the_registrar_argument_spec():
     documented = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
     assert all(option.get("description") for option in documented.values())
     assert _facts(documented) == _facts(options.REGISTRAR.argument_spec)
+
+
+@pytest.mark.parametrize("fragment", ["WALK", "PARENT"])
+def test_the_walk_and_parent_fragments_document_exactly_their_argument_spec(fragment):
+    documented = yaml.safe_load(getattr(ModuleDocFragment, fragment))["options"]
+    spec = options.WALK.argument_spec if fragment == "WALK" else {
+        name: option for name, option in options.PARENT.argument_spec.items() if name not in options.WALK.argument_spec}
+    assert all(option.get("description") for option in documented.values())
+    assert _facts(documented) == _facts(spec)
 
 
 def test_secrets_are_no_log():
@@ -164,6 +194,67 @@ def test_check_mode_plans_sends_only_a_dry_run_then_apply_then_nothing(api):
     assert (again["changed"], again["actions"]) == (False, [])
     assert len(api.writes()) == writes
     assert again["api_requests"] == 2  # the domain and its keys: nothing else on a no-op
+    assert again["keys_read_from"] == "registrar"  # no parent was given, and port 9 is no root
+
+
+def test_the_parent_serving_exactly_the_wanted_ds_saves_the_key_request(api, parent):
+    api.add_domain(DOMAIN, nameservers=["ns1.infra.test", "ns2.infra.test"], autorenew=True,
+                   keys=[key_dict(KSK_OLD)])
+    parent.zone = parent_zone([ds_of(KSK_OLD)])
+    result = run_domain(params(api, parent), check_mode=False, diff=False)
+    assert (result["changed"], result["api_requests"], result["keys_read_from"]) == (False, 1, "parent")
+    assert [r["path"] for r in api.requests] == [f"/domain/domains/{DOMAIN}"]
+    assert result["registrar"]["ds"] == [ds_of(KSK_OLD)]
+
+
+def test_a_parent_that_serves_another_ds_makes_the_keys_read_and_fixed(api, parent):
+    # The registrar holds the old key, the zone now signs with the new one; the parent still serves the old DS.
+    api.add_domain(DOMAIN, nameservers=["ns1.infra.test", "ns2.infra.test"], autorenew=True,
+                   keys=[key_dict(KSK_OLD)])
+    parent.zone = parent_zone([ds_of(KSK_OLD)])
+    result = run_domain(params(api, parent, dnskeys=[KSK_NEW]), check_mode=False, diff=False)
+    assert result["keys_read_from"] == "registrar"
+    assert [a["action"] for a in result["actions"]] == ["add_key", "delete_key"]
+    assert [key["public_key"] for key in api.snapshot()[DOMAIN]["dnskeys"]] == [key_dict(KSK_NEW)["public_key"]]
+
+
+def test_a_stale_parent_with_the_registrar_already_right_changes_nothing(api, parent):
+    # Sent to the registrar last run, not yet published by the registry: read, found right, left alone.
+    api.add_domain(DOMAIN, nameservers=["ns1.infra.test", "ns2.infra.test"], autorenew=True,
+                   keys=[key_dict(KSK_NEW)])
+    parent.zone = parent_zone([ds_of(KSK_OLD)])
+    result = run_domain(params(api, parent, dnskeys=[KSK_NEW]), check_mode=False, diff=False)
+    assert (result["changed"], result["api_requests"], result["keys_read_from"]) == (False, 2, "registrar")
+
+
+def test_an_unsigned_zone_whose_parent_serves_no_ds_costs_one_request(api, parent):
+    api.add_domain(DOMAIN, nameservers=["ns1.infra.test", "ns2.infra.test"], autorenew=True)
+    result = run_domain(params(api, parent, dnskeys=[]), check_mode=False, diff=False)
+    assert (result["changed"], result["api_requests"], result["keys_read_from"]) == (False, 1, "parent")
+
+
+def test_a_domain_whose_dnssec_is_left_alone_costs_one_request_and_reports_its_ds_unread(api, parent):
+    api.add_domain(DOMAIN, nameservers=["ns1.infra.test", "ns2.infra.test"], autorenew=True,
+                   keys=[key_dict(KSK_OLD)])
+    result = run_domain(params(api, parent, dnskeys=None), check_mode=False, diff=False)
+    assert (result["changed"], result["api_requests"], result["keys_read_from"]) == (False, 1, None)
+    assert result["registrar"]["ds"] is None
+
+
+def test_the_parent_is_found_from_the_root_when_not_given(api):
+    """No parent_servers: referrals are followed from root_servers (here a root and test. on loopback)."""
+    test_zone = Server(parent_zone([ds_of(KSK_OLD)]))
+    root = Server(make_zone(".", "test. 300 IN NS ns.test.lab.\n", None))
+    try:
+        api.add_domain(DOMAIN, nameservers=["ns1.infra.test", "ns2.infra.test"], autorenew=True,
+                       keys=[key_dict(KSK_OLD)])
+        values = params(api, root_servers=[{"server": "127.0.0.1", "port": root.port}],
+                        nameserver_addresses=[{"name": "ns.test.lab", "address": "127.0.0.1", "port": test_zone.port}])
+        result = run_domain(values, check_mode=False, diff=False)
+        assert (result["api_requests"], result["keys_read_from"]) == (1, "parent")
+    finally:
+        test_zone.stop()
+        root.stop()
 
 
 def test_new_key_is_added_before_the_old_one_is_deleted(api):

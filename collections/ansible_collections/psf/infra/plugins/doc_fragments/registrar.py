@@ -105,13 +105,32 @@ options:
         default: {}
 """
 
-    # psf.infra.domain_info and psf.infra.dnssec_info (spec: registrar/options.py DOMAIN_INFO)
-    NAMESERVER_ADDRESSES = r"""
+    # psf.infra.dnssec_info, psf.infra.domain_info and psf.infra.domain (spec: registrar/options.py WALK)
+    WALK = r"""
 options:
+  root_servers:
+    description:
+      - Where the root zone is asked, as C({server, port}) with IP addresses (the lab's registry
+        C(127.0.0.1:5300) serves C(.) and C(test.), Ansible variable C(psf_dnssec_root_servers)).
+      - When empty, the root servers' IPv4 addresses (as in C(named.root)).
+      - Referrals are followed from there, zone cut by zone cut, never through the system resolver.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      server:
+        description: IP address of a root name server.
+        type: str
+        required: true
+      port:
+        description: Its port.
+        type: int
+        default: 53
   nameserver_addresses:
     description:
-      - Where to reach the domain's name servers, as C({name, address, port}) (the lab's servers use
-        other ports than 53). Name servers not listed here are reached at their glue, port 53.
+      - Where to reach name servers by name, as C({name, address, port}) (the lab's servers use
+        other ports than 53). Name servers not listed here are reached at their glue, port 53, or
+        at the addresses found from the root.
     type: list
     elements: dict
     default: []
@@ -122,6 +141,33 @@ options:
         required: true
       address:
         description: Its IP address.
+        type: str
+        required: true
+      port:
+        description: Its port.
+        type: int
+        default: 53
+  timeout:
+    description: Seconds to wait for each DNS answer.
+    type: float
+    default: 5.0
+"""
+
+    # psf.infra.domain_info and psf.infra.domain (spec: registrar/options.py PARENT, with WALK)
+    PARENT = r"""
+options:
+  parent_servers:
+    description:
+      - The parent zone's name servers, as C({server, port}) with IP addresses.
+      - When empty, the parent's primary for O(provider=rfc2136), else the servers of the zone
+        that delegates the domain, found by following referrals from O(root_servers)
+        (C(python.org) -> the C(org.) servers).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      server:
+        description: IP address of a name server of the parent zone.
         type: str
         required: true
       port:

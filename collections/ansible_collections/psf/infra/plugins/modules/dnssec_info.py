@@ -26,7 +26,7 @@ description:
 author:
   - PSF Infrastructure Working Group (@python)
 extends_documentation_fragment:
-  - psf.infra.registrar.nameserver_addresses
+  - psf.infra.registrar.walk
   - psf.infra.dns_server.info_attributes
 requirements:
   - dnspython >= 2.6
@@ -43,27 +43,6 @@ options:
       - When left out, the root anchors IANA publishes (KSK-2017, key tag 20326, and KSK-2024, key
         tag 38696, as DS records built into the module).
     type: path
-  root_servers:
-    description:
-      - Where the root zone is asked, as C({server, port}) with IP addresses (the lab's registry
-        C(127.0.0.1:5300) serves C(.) and C(test.)).
-      - When empty, the root servers' IPv4 addresses (as in C(named.root)).
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      server:
-        description: IP address of a root name server.
-        type: str
-        required: true
-      port:
-        description: Its port.
-        type: int
-        default: 53
-  timeout:
-    description: Seconds to wait for each DNS answer.
-    type: float
-    default: 5.0
 seealso:
   - module: psf.infra.domain_info
 """
@@ -131,7 +110,7 @@ days_to_signature_expiry:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.psf.infra.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.psf.infra.plugins.module_utils.errors import fail_on_errors
-from ansible_collections.psf.infra.plugins.module_utils.registrar.options import DOMAIN_INFO
+from ansible_collections.psf.infra.plugins.module_utils.registrar.options import WALK
 
 try:
     from ansible_collections.psf.infra.plugins.module_utils.dns.chain import checker_from_params
@@ -140,17 +119,11 @@ except ImportError as error:  # dnspython (or cryptography) missing where the mo
 else:
     IMPORT_ERROR = None
 
-ARGUMENT_SPEC = ArgumentSpec({
+# root_servers, nameserver_addresses and timeout: the same options as psf.infra.domain_info's
+ARGUMENT_SPEC = WALK.merge(ArgumentSpec({
     "zone": {"type": "str", "required": True},
     "trust_anchor": {"type": "path"},
-    "root_servers": {"type": "list", "elements": "dict", "default": [], "options": {
-        "server": {"type": "str", "required": True},
-        "port": {"type": "int", "default": 53},
-    }},
-    # the same option as psf.infra.domain_info's, from its spec
-    "nameserver_addresses": DOMAIN_INFO.argument_spec["nameserver_addresses"],
-    "timeout": {"type": "float", "default": 5.0},
-})
+}))
 
 
 def main() -> None:

@@ -19,6 +19,13 @@ description:
     DNSSEC keys (or DS records) at the parent equal to the zone's secure entry points given in O(dnskeys).
   - New DNSSEC keys are added before old ones are deleted, so the parent always holds the DS of the
     key the zone signs with.
+  - The parent zone is the witness of the registrar's DNSSEC keys. With O(dnskeys) and a registrar
+    whose key list costs an API request of its own (Gandi), the parent's servers are asked for the
+    domain's DS first (see O(parent_servers)); when they serve exactly the DS of O(dnskeys), the keys
+    are not read from the registrar (RV(keys_read_from) is C(parent)), so a run that changes nothing
+    costs one API request a domain. The registry serves the DS the registrar sent it, so the two agree
+    except while a change propagates, and then the parent is what resolvers see. When the parent
+    serves something else, or cannot be asked, the keys are read from the registrar.
   - In check mode nothing is changed and nothing costs money - Gandi checks a registration or a
     renewal with its C(Dry-Run) header, the other changes are only planned.
   - With O(provider=rfc2136) (a parent zone we run) registration and renewal are not applicable
@@ -27,6 +34,8 @@ author:
   - PSF Infrastructure Working Group (@python)
 extends_documentation_fragment:
   - psf.infra.registrar
+  - psf.infra.registrar.walk
+  - psf.infra.registrar.parent
 options:
   name:
     description: The domain, for example C(packaging.test).
@@ -186,6 +195,12 @@ api_requests:
   description: Requests sent to the registrar, retries included.
   returned: always
   type: int
+keys_read_from:
+  description:
+    - Where the registrar's DNSSEC keys were taken from - C(registrar) (read there), C(parent) (the
+      parent serves exactly the DS of O(dnskeys), so they were not read), or null (not needed).
+  returned: always
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

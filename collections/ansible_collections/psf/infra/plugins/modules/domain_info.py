@@ -11,9 +11,10 @@ short_description: A domain at its registrar and at its parent zone; is its dele
 version_added: 0.1.0
 description:
   - Reads the domain at its registrar (O(provider)) - expiry, days left, status, auto-renew, name servers and DS.
-  - Asks the parent zone's name servers (O(parent_servers), IP addresses only, never the system
-    resolver; for O(provider=rfc2136) the parent's primary when not given) what they serve - the
-    referral's NS and glue, and the DS records.
+  - Asks the parent zone's name servers what they serve - the referral's NS and glue, and the DS
+    records. They are O(parent_servers) (IP addresses), else for O(provider=rfc2136) the parent's
+    primary, else the servers of the zone that delegates the domain, found by following referrals
+    from O(root_servers) (the real root servers by default). Never the system resolver.
   - Asks every name server the parent lists whether it answers authoritatively for the domain, and
     returns RV(delegation) - C(correct), C(lame) (a listed server does not serve the zone, or has no
     address we know), C(missing) (no delegation at the parent) or C(mismatch) (it works, but not with
@@ -23,27 +24,21 @@ author:
   - PSF Infrastructure Working Group (@python)
 extends_documentation_fragment:
   - psf.infra.registrar
-  - psf.infra.registrar.nameserver_addresses
+  - psf.infra.registrar.walk
+  - psf.infra.registrar.parent
   - psf.infra.dns_server.info_attributes
 options:
   name:
     description: The domain.
     type: str
     required: true
-  parent_servers:
-    description: The parent zone's name servers, as C({server, port}) with IP addresses.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      server:
-        description: IP address of a name server of the parent zone.
-        type: str
-        required: true
-      port:
-        description: Its port.
-        type: int
-        default: 53
+  registrar:
+    description:
+      - The domain at its registrar as psf.infra.domain returned it in this run (its C(registrar) result).
+      - When given, the registrar is not asked again (playbooks/domains.yml passes it for each domain
+        psf.infra.domain did not change, so that a run that changes nothing costs one API request a
+        domain at most).
+    type: dict
   nameservers:
     description:
       - The name servers the domain should be delegated to; RV(delegation) is C(mismatch) when the parent lists others.
@@ -53,10 +48,6 @@ options:
     description: The zone's DNSKEY record data; the DS of its SEP keys is compared with what the parent serves.
     type: list
     elements: str
-  timeout:
-    description: Seconds to wait for each DNS answer.
-    type: float
-    default: 5.0
 seealso:
   - module: psf.infra.domain
 """

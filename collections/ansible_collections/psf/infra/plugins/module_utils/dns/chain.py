@@ -217,19 +217,18 @@ def _signatures(section: list, name: dns.name.Name, rdtype: int) -> Any:
     return _rrset(section, name, dns.rdatatype.RRSIG, rdtype)
 
 
-class ChainChecker:
-    """Walks and validates chains of trust (see the module docstring)."""
+class Referrals:
+    """Follows referrals from the root servers (not validating): which servers serve a zone, and
+    which zone and servers are the parent of a name. :class:`ChainChecker` validates on top of it;
+    ``psf.infra.domain`` and ``psf.infra.domain_info`` find a domain's parent with it."""
 
-    def __init__(self, anchor: TrustAnchor, root_servers: Sequence[DnsServer],
-                 addresses: Mapping[str, Sequence[tuple[str, int]]] | None = None, timeout: float = 5.0,
-                 now: float | None = None) -> None:
+    def __init__(self, root_servers: Sequence[DnsServer],
+                 addresses: Mapping[str, Sequence[tuple[str, int]]] | None = None, timeout: float = 5.0) -> None:
         if not root_servers:
             raise InvalidInput("at least one root server is needed", field="root_servers")
-        self.anchor = anchor
         self.root_servers = list(root_servers)
         self.addresses = {_host(name): list(where) for name, where in (addresses or {}).items()}
         self.timeout = timeout
-        self.now = now
 
     # ---- asking ---------------------------------------------------------------------------------
 
@@ -304,6 +303,30 @@ class ChainChecker:
         if referral is None:
             return None
         return self._servers(child, [rdata.target for rdata in referral], response.additional)
+
+    def parent_of(self, name: str | dns.name.Name) -> tuple[str, list[DnsServer]]:
+        """The zone that holds ``name``'s delegation (or would: its closest enclosing zone) and that
+        zone's servers, found zone cut by zone cut from the root: where the DS and the referral of
+        ``name`` are served (``python.org.`` -> ``org.`` and the org servers)."""
+        target = to_name(name, dns.name.root)
+        current, servers = dns.name.root, self.root_servers
+        for depth in range(1, len(target) - 1):
+            child = target.split(depth + 1)[1]
+            child_servers = self._cut_servers(servers, child)
+            if child_servers is not None:
+                current, servers = child, child_servers
+        return current.to_text(), list(servers)
+
+
+class ChainChecker(Referrals):
+    """Walks and validates chains of trust (see the module docstring)."""
+
+    def __init__(self, anchor: TrustAnchor, root_servers: Sequence[DnsServer],
+                 addresses: Mapping[str, Sequence[tuple[str, int]]] | None = None, timeout: float = 5.0,
+                 now: float | None = None) -> None:
+        super().__init__(root_servers, addresses, timeout)
+        self.anchor = anchor
+        self.now = now
 
     # ---- validating -----------------------------------------------------------------------------
 
@@ -494,14 +517,15 @@ def _base32hex(value: bytes) -> str:
     return base64.b32hexencode(value).decode("ascii").lower()
 
 
-def checker_from_params(params: Mapping[str, Any], now: float | None = None) -> ChainChecker:
-    """The checker of psf.infra.dnssec_info's options; InvalidInput naming the field when one is wrong."""
+def walk_options(params: Mapping[str, Any]) -> tuple[list[DnsServer], dict[str, list[tuple[str, int]]], float]:
+    """The root servers, name server addresses and timeout of the options the walking modules share
+    (``root_servers``, ``nameserver_addresses``, ``timeout``: spec ``registrar/options.py`` WALK, doc
+    fragment ``psf.infra.registrar.walk``); InvalidInput naming the field when one is wrong."""
     from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import ip_address, port_number
 
     timeout = params.get("timeout") or 5.0
     if timeout <= 0:
         raise InvalidInput("timeout must be more than 0 seconds", field="timeout")
-    anchor = TrustAnchor.from_file(params["trust_anchor"]) if params.get("trust_anchor") else TrustAnchor.iana()
     roots = [DnsServer(ip_address(entry.get("server"), f"root_servers[{index}].server"),
                        port_number(entry.get("port") or 53, f"root_servers[{index}].port"), None, timeout,
                        role="root name server")
@@ -515,6 +539,13 @@ def checker_from_params(params: Mapping[str, Any], now: float | None = None) -> 
         addresses.setdefault(_host(entry["name"]), []).append(
             (ip_address(entry.get("address"), f"nameserver_addresses[{index}].address"),
              port_number(entry.get("port") or 53, f"nameserver_addresses[{index}].port")))
+    return roots, addresses, timeout
+
+
+def checker_from_params(params: Mapping[str, Any], now: float | None = None) -> ChainChecker:
+    """The checker of psf.infra.dnssec_info's options; InvalidInput naming the field when one is wrong."""
+    roots, addresses, timeout = walk_options(params)
+    anchor = TrustAnchor.from_file(params["trust_anchor"]) if params.get("trust_anchor") else TrustAnchor.iana()
     try:
         to_name(params.get("zone") or "", dns.name.root)
     except (dns.exception.DNSException, ValueError) as err:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +106,7 @@ class DomainState:
     nameservers: list[str] = field(default_factory=list)
     keys: list[DnsKey] = field(default_factory=list)  # registrars that take keys
     ds: list[str] = field(default_factory=list)  # the DS the registrar publishes (record data)
+    keys_read: bool = True  # False: keys and DS were not asked for (read(keys=False)); ds is then null
 
     def days_left(self, now: datetime.datetime | None = None) -> int | None:
         if self.expires is None:
@@ -117,7 +118,19 @@ class DomainState:
         return {"registered": self.registered,
                 "expires": self.expires.isoformat() if self.expires else None,
                 "days_left": self.days_left(), "status": list(self.status), "auto_renew": self.auto_renew,
-                "nameservers": sorted(self.nameservers), "ds": sorted(self.ds)}
+                "nameservers": sorted(self.nameservers), "ds": sorted(self.ds) if self.keys_read else None}
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any], *, field_name: str = "registrar") -> DomainState:
+        """The state ``as_dict`` gave (psf.infra.domain's ``registrar`` result, passed back in)."""
+        if not isinstance(data, Mapping) or "registered" not in data or "nameservers" not in data:
+            raise InvalidInput("must be the registrar result of psf.infra.domain (registered, expires, status, "
+                               "auto_renew, nameservers, ds)", field=field_name)
+        return cls(name, registered=bool(data["registered"]),
+                   expires=parse_expiry(data.get("expires"), field_name=f"{field_name}.expires"),
+                   status=list(data.get("status") or []), auto_renew=data.get("auto_renew"),
+                   nameservers=[normalise_host(ns) for ns in data.get("nameservers") or []],
+                   ds=[normalise_ds(ds) for ds in data.get("ds") or []], keys_read=data.get("ds") is not None)
 
 
 class Provider:
@@ -132,8 +145,12 @@ class Provider:
     dnssec_input = "keys"
     #: whether the registrar has an auto-renew setting
     has_auto_renew = True
+    #: whether reading the DNSSEC keys costs a request of its own (the parent is asked first then)
+    keys_cost_a_request = False
 
-    def read(self, domain: str) -> DomainState:
+    def read(self, domain: str, *, keys: bool = True) -> DomainState:
+        """The domain at the registrar; with ``keys=False`` its DNSSEC keys and DS may be left
+        unread (``DomainState.keys``/``ds`` empty) when that saves a request."""
         raise NotImplementedError
 
     def availability(self, domain: str) -> dict[str, Any]:

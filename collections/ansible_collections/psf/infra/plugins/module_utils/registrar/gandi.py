@@ -11,6 +11,8 @@ request, which cost 0.17 s a request here. Every request carries
 
 - Reads: ``GET /domain/domains/{fqdn}`` (expiry ``dates.registry_ends_at``, ``status``,
   ``autorenew``, ``nameservers``) and ``GET /domain/domains/{fqdn}/dnskeys``; a 404 is "not ours".
+  The keys are a request of their own: ``psf.infra.domain`` skips it when the parent zone already
+  serves exactly the DS it would keep (``domain_task``), so a no-op costs one request a domain.
 - Check mode sends nothing that changes anything: registration and renewal are sent with
   ``Dry-Run: 1`` (Gandi checks them and registers or renews nothing, so nothing is charged); name
   servers, auto-renew and DNSSEC keys have no dry run and are not sent at all.
@@ -64,6 +66,7 @@ class GandiProvider(Provider):
     registers = True
     dnssec_input = "keys"
     has_auto_renew = True
+    keys_cost_a_request = True
 
     def __init__(self, token: str, url: str = DEFAULT_URL, *, sharing_id: str | None = None,
                  timeout: float = 30.0, max_retries: int = 4, max_retry_wait: float = 60.0,
@@ -169,7 +172,7 @@ class GandiProvider(Provider):
 
     # ---- reads ---------------------------------------------------------------------------------
 
-    def read(self, domain: str) -> DomainState:
+    def read(self, domain: str, *, keys: bool = True) -> DomainState:
         try:
             _status, details, _headers = self.request("GET", self._path(domain), domain)
         except RegistrarError as err:
@@ -186,8 +189,11 @@ class GandiProvider(Provider):
             status=list(details.get("status") or []),
             auto_renew=None if autorenew is None else bool(autorenew),
             nameservers=[normalise_host(ns) for ns in details.get("nameservers") or []])
-        _status, keys, _headers = self.request("GET", self._path(domain, "dnskeys"), domain)
-        for item in keys or []:
+        if not keys:
+            state.keys_read = False
+            return state
+        _status, listed, _headers = self.request("GET", self._path(domain, "dnskeys"), domain)
+        for item in listed or []:
             key = DnsKey(int(item.get("flags") or (257 if item.get("type", "ksk") == "ksk" else 256)),
                          int(item["algorithm"]), public_key_text(item.get("public_key", "")),
                          registrar_id=str(item.get("id")))

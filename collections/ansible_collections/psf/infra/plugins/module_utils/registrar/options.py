@@ -44,8 +44,31 @@ REGISTRAR = ArgumentSpec(
     required_if=[["provider", "gandi", ["gandi"]], ["provider", "rfc2136", ["rfc2136"]]],
 )
 
+#: How the DNS is walked from the root (fragment psf.infra.registrar.walk): psf.infra.dnssec_info,
+#: psf.infra.domain_info and psf.infra.domain (module_utils/dns/chain.py walk_options).
+WALK = ArgumentSpec({
+    "root_servers": {"type": "list", "elements": "dict", "default": [], "options": {
+        "server": {"type": "str", "required": True},
+        "port": {"type": "int", "default": 53},
+    }},
+    "nameserver_addresses": {"type": "list", "elements": "dict", "default": [], "options": {
+        "name": {"type": "str", "required": True},
+        "address": {"type": "str", "required": True},
+        "port": {"type": "int", "default": 53},
+    }},
+    "timeout": {"type": "float", "default": 5.0},
+})
+
+#: Where a domain's parent zone is asked (fragment psf.infra.registrar.parent), with WALK.
+PARENT = WALK.merge(ArgumentSpec({
+    "parent_servers": {"type": "list", "elements": "dict", "default": [], "options": {
+        "server": {"type": "str", "required": True},
+        "port": {"type": "int", "default": 53},
+    }},
+}))
+
 #: psf.infra.domain's own options.
-DOMAIN = REGISTRAR.merge(ArgumentSpec({
+DOMAIN = REGISTRAR.merge(PARENT, ArgumentSpec({
     "name": {"type": "str", "required": True},
     "state": {"type": "str", "default": "present", "choices": ["present"]},
     "register": {"type": "bool", "default": False},
@@ -59,18 +82,9 @@ DOMAIN = REGISTRAR.merge(ArgumentSpec({
 }))
 
 #: psf.infra.domain_info's own options.
-DOMAIN_INFO = REGISTRAR.merge(ArgumentSpec({
+DOMAIN_INFO = REGISTRAR.merge(PARENT, ArgumentSpec({
     "name": {"type": "str", "required": True},
-    "parent_servers": {"type": "list", "elements": "dict", "default": [], "options": {
-        "server": {"type": "str", "required": True},
-        "port": {"type": "int", "default": 53},
-    }},
+    "registrar": {"type": "dict"},
     "nameservers": {"type": "list", "elements": "str"},
-    "nameserver_addresses": {"type": "list", "elements": "dict", "default": [], "options": {
-        "name": {"type": "str", "required": True},
-        "address": {"type": "str", "required": True},
-        "port": {"type": "int", "default": 53},
-    }},
     "dnskeys": {"type": "list", "elements": "str", "no_log": False},
-    "timeout": {"type": "float", "default": 5.0},
 }))
