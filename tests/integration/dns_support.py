@@ -39,25 +39,37 @@ def unique_zone(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}.test."
 
 
-def wait_until_stable(server: DnsServer, zone: str, *, signed: bool, timeout: float = 60) -> int:
+def wait_until_stable(server: DnsServer, zone: str, *, signed: bool, timeout: float = 120) -> int:
     """Wait until the zone answers (and, when signed, has its DNSKEY and a serial that stopped moving:
-    BIND signs a new zone in the background, which bumps the serial)."""
+    BIND signs a new zone in the background, which bumps the serial).
+
+    The wait is long because BIND generates keys and signs in the background while the other test
+    workers keep it busy (CI: 2 cores); the error says what was seen, to tell a slow server from a
+    broken zone."""
     deadline = time.monotonic() + timeout
     last = None
     steady_since = time.monotonic()
+    serials: list[int] = []
+    has_key = False
+    error: Exception | None = None
     while time.monotonic() < deadline:
         try:
             serial, rrsets = server.axfr(zone)
-        except Exception:
+        except Exception as err:  # not loaded yet, or busy: asked again until the deadline
+            error = err
             time.sleep(0.2)
             continue
+        error = None
         has_key = any(rdtype == 48 for _, rdtype in rrsets)
         if serial != last:
             last, steady_since = serial, time.monotonic()
+            serials.append(serial)
         if (not signed or has_key) and time.monotonic() - steady_since >= (1.5 if signed else 0):
             return serial
         time.sleep(0.2)
-    raise AssertionError(f"zone {zone} did not settle within {timeout} s")
+    seen = (f"the last transfer failed: {error}" if error is not None else
+            f"serials seen {serials[-8:]}, DNSKEY {'present' if has_key else 'absent'}")
+    raise AssertionError(f"zone {zone} did not settle within {timeout} s: {seen}")
 
 
 @contextmanager
