@@ -152,3 +152,45 @@ def test_the_cdnskey_delete_record_names_no_key():
     result = ins.instructions(DOMAIN, nameservers=NAMESERVERS, dnskeys=[KSK, ZSK], cdnskeys=["0 3 0 AA=="],
                               parent=parent(parent_ds=[ds(KSK)]), tenant="pyladies")
     assert result["ds"] == [] and result["status"] == "correct"
+
+
+# One rule, one place: the DS a tenant is told to set are those domains.yml sets for our own domains.
+
+def zone_info(*records: tuple[str, list[str]]) -> dict:
+    return {"records": [{"name": "@", "type": rdtype, "ttl": 300, "values": values} for rdtype, values in records]}
+
+
+RULE_CASES = {
+    "new zone, one SEP key": zone_info(("DNSKEY", [KSK, ZSK])),
+    "rollover, CDNSKEY still the old key": zone_info(("DNSKEY", [KSK, NEW_KSK, ZSK]), ("CDNSKEY", [KSK])),
+    "rollover, CDNSKEY the new key": zone_info(("DNSKEY", [KSK, NEW_KSK, ZSK]), ("CDNSKEY", [NEW_KSK])),
+    "delete request, spelled with other key data": zone_info(("DNSKEY", [KSK, ZSK]), ("CDNSKEY", ["0 3 0 AAAA"])),
+}
+
+
+@pytest.mark.parametrize("case", RULE_CASES)
+def test_the_instructions_follow_the_same_rule_as_the_registrar_run(case):
+    from ansible_collections.psf.infra.plugins.filter.delegations import zone_parent_keys
+
+    info = RULE_CASES[case]
+    told = delegation_instructions({"name": DOMAIN, "tenant": "pyladies"}, NAMESERVERS, True, zone_info=info)
+    wanted = zone_parent_keys(info)
+    assert wanted is not None
+    assert told["ds"] == [f"pyladies.test. 86400 IN DS {ds(key)}" for key in wanted], case
+
+
+def test_several_sep_keys_and_no_cdnskey_name_no_key_and_the_tenant_gets_each_ds():
+    from ansible_collections.psf.infra.plugins.filter.delegations import zone_parent_keys
+
+    info = zone_info(("DNSKEY", [KSK, NEW_KSK, ZSK]))
+    assert zone_parent_keys(info) is None  # domains.yml leaves the DS as it is
+    told = delegation_instructions({"name": DOMAIN, "tenant": "pyladies"}, NAMESERVERS, True, zone_info=info)
+    assert told["ds"] == [f"pyladies.test. 86400 IN DS {ds(KSK)}", f"pyladies.test. 86400 IN DS {ds(NEW_KSK)}"]
+
+
+def test_the_filter_takes_a_zone_info_result_and_a_failed_one_leaves_the_keys_unknown():
+    entry = {"name": DOMAIN, "tenant": "pyladies"}
+    failed = delegation_instructions(entry, NAMESERVERS, True, zone_info={"failed": True, "msg": "NOTAUTH"})
+    assert failed["ds"] == [] and any("not known yet" in line for line in failed["lines"])
+    with pytest.raises(AnsibleFilterError, match="not both"):
+        delegation_instructions(entry, NAMESERVERS, True, [KSK], zone_info=zone_info(("DNSKEY", [KSK])))

@@ -10,8 +10,9 @@ changes, naming the tenant, the file and the field (``psf.infra.dns_zone`` refus
 
 ``zone_delegations``: the ``delegations.zones`` option of ``psf.infra.dns_zone`` for one parent: each
 child's name and, for a signed child, the keys whose DS belongs at its parent (``zone_parent_keys``:
-its CDNSKEY set, as ``psf.infra.dns_zone_info`` read it from the primary); the module makes the DS
-from them with the rfc2136 registrar's computation (``registrar.base.DnsKey.ds``).
+the rule of ``module_utils/dns/parent_keys.py``, over what ``psf.infra.dns_zone_info`` read from the
+primary); the module makes the DS from them with the rfc2136 registrar's computation
+(``registrar.base.DnsKey.ds``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.psf.infra.plugins.module_utils.dns.parent_keys import zone_parent_keys
 from ansible_collections.psf.infra.plugins.module_utils.registry import views
 from ansible_collections.psf.infra.plugins.module_utils.registry.names import is_within, zone_name
 from ansible_collections.psf.infra.plugins.module_utils.registry.schema import HOSTED_STATUSES
@@ -67,31 +69,6 @@ def hosted_child_zones(tenants: Any, statuses: Iterable[str] | str = HOSTED_STAT
                          "tenant": record["name"], "source_file": zone.get("source_file"),
                          "parent_tenant": parent_record["name"], "parent_source_file": parent_zone.get("source_file")})
     return sorted(children, key=lambda child: child["name"])
-
-
-def zone_parent_keys(zone_info: Any) -> list[str] | None:
-    """The keys whose DS belongs at the parent of a signed zone, from its ``psf.infra.dns_zone_info``
-    result (``include_dnssec``): its CDNSKEY set (RFC 7344; BIND moves it along a rollover), without the
-    RFC 8078 delete record; before BIND publishes one (a newly signed zone), its one SEP DNSKEY; with
-    more than one SEP key and no CDNSKEY, or no result, None: the DS is left as it is.
-
-    Never the whole DNSKEY set: a DS for every published key would keep the old key's DS, BIND
-    removes the old key only once that DS is withdrawn, and a rollover would never end."""
-    if not isinstance(zone_info, Mapping) or zone_info.get("failed") or zone_info.get("skipped") \
-            or not isinstance(zone_info.get("records"), list):
-        return None
-    apex = [record for record in zone_info["records"] if str(record.get("name", "")).strip() == "@"]
-
-    def values(rdtype: str) -> list[str] | None:
-        found = [record for record in apex if str(record.get("type", "")).upper() == rdtype]
-        return [" ".join(str(value).split()) for value in found[0].get("values") or []] if found else None
-
-    cdnskey = values("CDNSKEY")
-    if cdnskey is not None:
-        return [value for value in cdnskey if not value.startswith("0 3 0 ")]
-    sep = [value for value in values("DNSKEY") or [] if value.split(" ", 1)[0].isdigit()
-           and int(value.split(" ", 1)[0]) & 1]
-    return sep if len(sep) == 1 else None
 
 
 def _child_keys(results: Iterable[Any], child: str) -> list[str] | None:

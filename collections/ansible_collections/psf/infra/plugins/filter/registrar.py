@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.psf.infra.plugins.module_utils.dns.parent_keys import apex_keys
 from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
 
 try:
@@ -22,10 +23,17 @@ else:
 
 def delegation_instructions(domain: Any, nameservers: Any, signed: bool = True, dnskeys: Any = None,
                             parent: Any = None, display_name: str | None = None,
-                            cdnskeys: Any = None) -> dict[str, Any]:
-    """``{name, tenant}`` (an entry of tenant_domains) -> the instructions for its registrar."""
+                            cdnskeys: Any = None, zone_info: Any = None) -> dict[str, Any]:
+    """``{name, tenant}`` (an entry of tenant_domains) -> the instructions for its registrar.
+
+    ``zone_info``: the zone's ``psf.infra.dns_zone_info`` result (``include_dnssec``), instead of
+    ``dnskeys`` and ``cdnskeys``; a failed or skipped one leaves the keys unknown."""
     if IMPORT_ERROR is not None:
         raise AnsibleFilterError(f"delegation_instructions needs dnspython: {IMPORT_ERROR}")
+    if zone_info is not None:
+        if dnskeys is not None or cdnskeys is not None:
+            raise AnsibleFilterError("delegation_instructions: give zone_info, or dnskeys and cdnskeys, not both")
+        dnskeys, cdnskeys = apex_keys(zone_info) or (None, None)
     if not isinstance(domain, Mapping) or not isinstance(domain.get("name"), str):
         raise AnsibleFilterError("delegation_instructions: expected a domain entry {name, tenant}, "
                                  f"got {type(domain).__name__}")

@@ -28,6 +28,7 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+from ansible_collections.psf.infra.plugins.module_utils.dns.parent_keys import parent_keys
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
 from ansible_collections.psf.infra.plugins.module_utils.registrar.base import DnsKey, normalise_host
 
@@ -122,15 +123,10 @@ def judge(domain: str, *, signed: bool, keys: Sequence[DnsKey] | None,
     return CORRECT, problems
 
 
-#: RFC 8078: the CDNSKEY that asks the parent to delete the DS (names no key)
-DELETE_CDNSKEY = "0 3 0 AA=="
-
-
 def _keys(dnskeys: Sequence[str] | None, tenant: str | None, field_name: str = "dnskeys") -> list[DnsKey] | None:
     if dnskeys is None:
         return None
-    return [DnsKey.from_text(text, tenant=tenant, field_name=field_name) for text in dnskeys
-            if " ".join(text.split()) != DELETE_CDNSKEY]
+    return [DnsKey.from_text(text, tenant=tenant, field_name=field_name) for text in dnskeys]
 
 
 def instructions(domain: str, *, nameservers: Sequence[str], signed: bool = True,
@@ -145,9 +141,12 @@ def instructions(domain: str, *, nameservers: Sequence[str], signed: bool = True
         raise InvalidInput("no name servers given (psf_dns_nameservers)", tenant=tenant, field="nameservers")
     hosts = [normalise_host(ns) for ns in nameservers]
     keys = _keys(dnskeys, tenant)
-    # The DS to set: the zone's CDNSKEY set when it publishes one (RFC 7344: during a rollover BIND
-    # says there which key belongs at the parent), else every DNSKEY with the SEP flag.
-    wanted = _keys(cdnskeys, tenant, "cdnskeys") if cdnskeys else None
+    # The DS to set: the keys the one rule names (module_utils/dns/parent_keys.py: the CDNSKEY set,
+    # else the one SEP key), as domains.yml sets them for our own domains. When it names none (several
+    # SEP keys and no CDNSKEY yet, as a rollover starts), the tenant is given every SEP key's DS:
+    # both validate while both keys are published.
+    chosen = parent_keys(dnskeys, cdnskeys or None) if dnskeys is not None or cdnskeys else None
+    wanted = _keys(chosen, tenant, "cdnskeys" if cdnskeys else "dnskeys") if chosen is not None else None
     sep = [key for key in (wanted if wanted is not None else keys or ()) if key.sep]
     status, problems = judge(name, signed=signed, keys=keys, parent=parent, wanted=wanted)
     ns_records = [f"{name}. {TTL} IN NS {host}." for host in hosts]
