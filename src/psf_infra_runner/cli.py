@@ -203,6 +203,25 @@ def check_registry(args: argparse.Namespace, root: Path, result: PlaybookResult)
         result.invalid_registry = str(err)
 
 
+def tenant_problem(args: argparse.Namespace, root: Path, playbooks: list[Path]) -> str | None:
+    """What is wrong with --tenant and the playbooks named, before anything runs (None: nothing)."""
+    tenant_playbook = (root / "playbooks" / "tenant.yml").resolve()
+    names_tenant = [playbook.resolve() == tenant_playbook for playbook in playbooks]
+    if not getattr(args, "tenant", None):
+        return "playbooks/tenant.yml needs --tenant NAME" if any(names_tenant) else None
+    if not all(names_tenant):
+        return (f"--tenant {args.tenant} runs playbooks/tenant.yml: name that playbook alone "
+                f"(psf-infra run tenant --tenant {args.tenant})")
+    try:
+        tenants = read_inventory(args.inventory, root).tenants
+    except InventoryError:
+        return None  # the run reports an invalid registry itself (exit 3)
+    if args.tenant not in tenants:
+        return (f"--tenant {args.tenant}: no such tenant in {args.inventory} (the tenants are: "
+                f"{', '.join(sorted(tenants)) or 'none'})")
+    return None
+
+
 def command_run(args: argparse.Namespace) -> int:
     return run_and_report(args)[0]
 
@@ -212,6 +231,10 @@ def run_and_report(args: argparse.Namespace) -> tuple[int, RunSummary | None]:
     root = project_root()
     args.inventory = resolve_inventory(root, args.inventory)
     playbooks = [resolve_playbook(root, name) for name in args.playbooks]
+    problem = tenant_problem(args, root, playbooks)
+    if problem:
+        print(f"psf-infra: {problem}", file=sys.stderr)
+        return EXIT_USAGE, None
     artifacts = Path(args.artifacts or root / ".cache" / "runs").resolve()
     set_name = "+".join(p.stem for p in playbooks)
     secrets = secrets_of(args)
@@ -270,7 +293,7 @@ def run_set(args: argparse.Namespace, root: Path, playbooks: list[Path], artifac
                 root=root, inventory=args.inventory, run_dir=run_dir, private_dir=private_dir,
                 check=args.check, diff=args.diff, limit=args.limit, tags=args.tags,
                 vault_password_file=args.vault_password_file, quiet=args.quiet or args.cron, deadline=deadline,
-                collect_changes=getattr(args, "collect_changes", False),
+                collect_changes=getattr(args, "collect_changes", False), tenant=getattr(args, "tenant", None),
             )
             result = execution.run_playbook(playbook, run, signalled)
             check_registry(args, root, result)
@@ -336,6 +359,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-i", "--inventory", default="inventories/lab")
     parser.add_argument("-l", "--limit")
     parser.add_argument("-t", "--tags")
+    parser.add_argument("--tenant", metavar="NAME",
+                        help="one tenant end to end: runs playbooks/tenant.yml -e tenant=NAME (name the playbook "
+                             "`tenant`); the others' zones, keys and targets are left as they are")
     parser.add_argument("--vault-password-file")
     parser.add_argument("--timeout", type=parse_duration, metavar="DURATION",
                         help="stop the run after this long (90s, 30m, 2h): ansible-playbook is interrupted, "

@@ -53,6 +53,7 @@ class PlaybookRun:
     quiet: bool = False
     deadline: float | None = None  # time.monotonic() value; None: no timeout
     collect_changes: bool = False  # keep every changed result (psf-infra drift)
+    tenant: str | None = None  # playbooks/tenant.yml's -e tenant=<name> (psf-infra run tenant --tenant <name>)
     stop_grace: float = STOP_GRACE
 
 
@@ -238,6 +239,9 @@ def run_playbook(playbook: Path, run: PlaybookRun, signalled: Callable[[], bool]
         cmdline.append("--diff")
     if run.vault_password_file:
         cmdline += ["--vault-password-file", str(Path(run.vault_password_file).resolve())]
+    if run.tenant:
+        # JSON, so that the name stays one string whatever it holds; on the command line, not in env/
+        cmdline += ["-e", json.dumps({"tenant": run.tenant})]
     # cron's PATH does not have the virtualenv: run the ansible-playbook installed beside us.
     bin_dir = str(Path(sys.executable).parent)
     search_path = os.environ.get("PATH", "/usr/bin:/bin")

@@ -459,3 +459,168 @@ def test_second_run_changes_nothing(site: dict[str, Any]) -> None:
     print("second run changed=" + ", ".join(f"{host}:{c['changed']}" for host, c in sorted(counts.items())))
     changed = {host: c["changed"] for host, c in counts.items() if c["changed"]}
     assert not changed, f"the second run changed something: {changed}\n{tail(second.stdout, 150)}"
+
+
+# --------------------------------------------------------------------------- one tenant at a time (tenant.yml)
+
+SCOPE, OTHER = "packaging", "pyladies-berlin"
+
+
+def zone_snapshot(lab: Any, zone: str) -> dict[str, list[str]]:
+    """Every rrset of the zone on ns1 (AXFR with the staff key), serial included."""
+    from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsServer, TsigKey
+
+    key = lab.key("staff-key")
+    serial, rrsets = DnsServer("127.0.0.1", lab.port("ns1"), TsigKey(key["name"], key["algorithm"], key["secret"]),
+                               timeout=10).axfr(zone)
+    return {f"{name} {rdtype}": sorted(rrset.values()) for (name, rdtype), rrset in rrsets.items()} | {
+        "serial": [str(serial)]}
+
+
+def set_record(lab: Any, zone: str, name: str, rdtype: str, values: list[str], ttl: int = 300) -> None:
+    """An out-of-band change, as somebody with the staff key would make it (drift)."""
+    from ansible_collections.psf.infra.plugins.module_utils.dns.client import TsigKey
+    from ansible_collections.psf.infra.plugins.module_utils.dns.query import replace_rrset
+    from psf_lab.dnsclient import send_update
+
+    key = lab.key("staff-key")
+    send_update(lab.port("ns1"), zone, TsigKey(key["name"], key["algorithm"], key["secret"]),
+                [replace_rrset(name, rdtype, ttl, values, origin=zone)])
+
+
+def shared_files(inventory: dict[str, Any]) -> dict[str, str]:
+    """What tenants share: the backup server's keys, Prometheus's targets and Alertmanager's routes."""
+    backup = container({}, group(inventory, "backup_servers")[0])
+    monitor = container({}, group(inventory, "monitoring_servers")[0])
+    files = {f"{backup}:/srv/borg/.ssh/authorized_keys": podman(
+        "exec", backup, "cat", "/srv/borg/.ssh/authorized_keys").stdout}
+    listing = podman("exec", monitor, "sh", "-c", "ls /etc/prometheus/file_sd/*.json").stdout.split()
+    for path in [*listing, "/etc/prometheus/prometheus.yml", "/etc/prometheus/alertmanager.yml"]:
+        files[f"{monitor}:{path}"] = podman("exec", monitor, "cat", path).stdout
+    return files
+
+
+def test_one_tenants_run_converges_it_and_leaves_the_others_alone(site: dict[str, Any], lab: Any,
+                                                                   inventory: dict[str, Any],
+                                                                   tenants: dict[str, Any]) -> None:
+    if site["first"].returncode != 0:
+        pytest.skip("the first run failed (test_first_run_succeeds says why)")
+    assert {SCOPE, OTHER} <= set(tenants), sorted(tenants)
+    # Drift in both tenants: a record each tenant file declares, changed out of band.
+    set_record(lab, "packaging.test.", "web1", "A", ["127.0.0.99"])
+    set_record(lab, "pyladies-berlin.test.", "@", "TXT", ['"drifted"'])
+    other_zone = zone_snapshot(lab, "pyladies-berlin.test.")
+    catalog = zone_snapshot(lab, labctl.CATALOG_ZONE)
+    shared = shared_files(inventory)
+    try:
+        result, seconds = playbook("playbooks/tenant.yml", "-e", f"tenant={SCOPE}")
+        print(f"\ntenant.yml -e tenant={SCOPE}: {seconds:.1f} s")
+        assert result.returncode == 0, tail(result.stdout, 150)
+        counts = recap(result.stdout)
+        other_hosts = set(group(inventory, f"tenant_{OTHER.replace('-', '_')}"))
+        assert other_hosts and not other_hosts & set(counts), f"{OTHER}'s VMs were in the run: {sorted(counts)}"
+        # The tenant's own drift is repaired ...
+        answer = labctl.dns_query(lab.port("ns1"), "web1.packaging.test", "A").answer
+        assert answer and answer[0].to_text().endswith("127.0.0.10"), answer
+        # ... the other tenant's zone, the zone list and the shared files are byte for byte what they were.
+        assert zone_snapshot(lab, "pyladies-berlin.test.") == other_zone
+        assert zone_snapshot(lab, labctl.CATALOG_ZONE) == catalog
+        assert shared_files(inventory) == shared
+
+        again, seconds = playbook("playbooks/tenant.yml", "-e", f"tenant={SCOPE}")
+        print(f"tenant.yml -e tenant={SCOPE}, second run: {seconds:.1f} s")
+        assert again.returncode == 0, tail(again.stdout, 150)
+        changed = {host: c["changed"] for host, c in recap(again.stdout).items() if c["changed"]}
+        assert not changed, f"the second run changed something: {changed}\n{tail(again.stdout, 150)}"
+    finally:
+        # As its zone file says (inventories/lab/tenants/zones/pyladies-berlin.test.zone).
+        set_record(lab, "pyladies-berlin.test.", "@", "TXT", ['"v=spf1 -all"'], ttl=3600)
+
+
+# --------------------------------------------------------------------------- onboarding (onboard.yml)
+
+WELCOME_SUBJECT = "Welcome to the PSF Infra-WG's services: "
+
+
+def welcomes(mail_dir: Path, display_name: str) -> list[Any]:
+    """The sink's welcome mails of a tenant, oldest first."""
+    import email
+    import email.policy
+
+    found = []
+    for path in sorted([*mail_dir.glob("new/*"), *mail_dir.glob("cur/*")], key=lambda p: p.stat().st_mtime):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if message["Subject"] == WELCOME_SUBJECT + display_name:
+            found.append(message)
+    return found
+
+
+def parent_ds_records(lab: Any, zone: str) -> list[str]:
+    """The DS (SHA-256) of each key with the SEP flag the primary serves for ``zone``: computed here
+    with dnspython, not by the project's code."""
+    import dns.dnssec
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.query
+    import dns.rdatatype
+
+    request = dns.message.make_query(zone, dns.rdatatype.DNSKEY, want_dnssec=True)
+    request.flags &= ~dns.flags.RD
+    response = dns.query.tcp(request, "127.0.0.1", port=lab.port("ns1"), timeout=10)
+    keys = [key for rrset in response.answer if rrset.rdtype == dns.rdatatype.DNSKEY for key in rrset
+            if key.flags & 0x0001]
+    assert keys, f"the primary serves no SEP key for {zone}"
+    name = dns.name.from_text(zone)
+    return [f"{name.to_text()} IN DS {dns.dnssec.make_ds(name, key, 'SHA256').to_text()}" for key in keys]
+
+
+def test_onboarding_mails_the_liaisons_the_exact_records_once(site: dict[str, Any], lab: Any,
+                                                              tenants: dict[str, Any], tmp_path: Path) -> None:
+    if site["first"].returncode != 0:
+        pytest.skip("the first run failed (test_first_run_succeeds says why)")
+    record = tenants[OTHER]  # pyladies-berlin keeps its own registrar: it has records to set
+    zone = next(domain["name"] for domain in record["services"]["domains"] if domain["registrar"] == "tenant")
+    mail_dir, state = lab.dir / "mail", tmp_path / "announcements.json"
+    before = len(welcomes(mail_dir, record["display_name"]))
+    args = ("playbooks/onboard.yml", "-e", f"tenant={OTHER}", "-e", f"psf_announce_state_file={state}")
+
+    # The plan and the rerun on the control node's plays alone (zones, domains, certificates, the
+    # welcome): tenant.yml on the VMs is tested above, and each full run takes minutes.
+    plan, seconds = playbook(*args, "--check", "--limit", "localhost")
+    print(f"\nonboard.yml -e tenant={OTHER} --check --limit localhost: {seconds:.1f} s")
+    assert plan.returncode == 0, tail(plan.stdout, 150)
+    assert "welcome would send" in plan.stdout and len(welcomes(mail_dir, record["display_name"])) == before
+
+    result, seconds = playbook(*args)
+    print(f"onboard.yml -e tenant={OTHER}: {seconds:.1f} s")
+    assert result.returncode == 0, tail(result.stdout, 150)
+    [message] = welcomes(mail_dir, record["display_name"])[before:]
+    liaisons = [member for member in record["members"] if member.get("notify", True)]
+    assert message["To"] == ", ".join(f"{member['name']} <{member['email']}>" for member in liaisons)
+    assert message["Reply-To"] == "infra-staff@python.org"
+    text = message.get_content().replace("\r\n", "\n")
+    # The exact records, as zone-file lines (any TTL): NS of our name servers, DS of the zone's keys
+    # as the primary serves them.
+    records = {(tokens[0], tokens[3], " ".join(tokens[4:]).upper()) for tokens in map(str.split, text.splitlines())
+               if len(tokens) > 4 and tokens[2] == "IN"}
+    for nameserver in ("ns1.infra.test.", "ns2.infra.test."):
+        assert (f"{zone}.", "NS", nameserver.upper()) in records, f"NS {nameserver} is not in the welcome:\n{text}"
+    signed = next(z.get("dnssec", True) for z in record["services"]["zones"] if z["name"].rstrip(".") == zone)
+    if signed:
+        for ds in parent_ds_records(lab, f"{zone}."):
+            owner, _, rest = ds.partition(" IN DS ")
+            assert (owner, "DS", rest.upper()) in records, f"{ds} is not in the welcome:\n{text}"
+    else:
+        assert not [entry for entry in records if entry[1] == "DS"], text
+        assert f"DNSSEC: {zone} is not signed by the Infra-WG: set no DS record at your registrar" in text, text
+    for vm in record["services"]["vms"]:
+        assert f"  ssh root@{vm['fqdn']}\n" in text
+    assert json.loads(state.read_text())["welcome"][OTHER]["to"] == message["To"].split(", ")
+
+    again, seconds = playbook(*args, "--limit", "localhost")
+    print(f"onboard.yml -e tenant={OTHER} --limit localhost, second run: {seconds:.1f} s")
+    assert again.returncode == 0, tail(again.stdout, 150)
+    assert len(welcomes(mail_dir, record["display_name"])) == before + 1, "the second run sent the welcome again"
+    changed = {host: c["changed"] for host, c in recap(again.stdout).items() if c["changed"]}
+    assert not changed, f"the second run changed something: {changed}\n{tail(again.stdout, 150)}"

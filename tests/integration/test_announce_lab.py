@@ -12,7 +12,6 @@ import email
 import email.policy
 import ipaddress
 import json
-import socket
 import ssl
 import sys
 import uuid
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from ansible_cli import REPO, run
+from smtp_support import free_port, relay
 
 sys.path.insert(0, str(REPO / "collections"))
 
@@ -27,12 +27,6 @@ from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUna
 from ansible_collections.psf.infra.plugins.module_utils.notices import mail
 
 STAFF = "infra-staff@python.org"  # the playbook's default psf_staff_email (the lab inventory sets none)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_notice(path: Path, **changes) -> Path:
@@ -170,7 +164,6 @@ def test_bad_notices_are_refused_before_any_mail(mail_dir, tmp_path, changes, fi
 @pytest.fixture
 def picky_relay():
     """A real SMTP server on a free port that refuses every recipient at pyladies-berlin.test."""
-    from aiosmtpd.controller import Controller
 
     class Picky:
         def __init__(self) -> None:
@@ -186,13 +179,9 @@ def picky_relay():
             self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
             return "250 OK"
 
-    handler, port = Picky(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    handler = Picky()
+    with relay(handler) as port:
         yield port, handler.messages
-    finally:
-        controller.stop()
 
 
 @pytest.mark.lab
@@ -230,7 +219,6 @@ def test_a_relay_that_is_down_fails_the_run_naming_every_tenant(mail_dir, tmp_pa
 @pytest.fixture
 def tls_relay(tmp_path):
     """aiosmtpd requiring STARTTLS and AUTH (user psf-infra, password s3cret) with a self-signed certificate."""
-    from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -266,14 +254,10 @@ def tls_relay(tmp_path):
         ok = auth_data.login == b"psf-infra" and auth_data.password == b"s3cret"
         return AuthResult(success=ok, handled=False, auth_data=auth_data.login if ok else None)
 
-    handler, port = Collect(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
-                            auth_required=True, authenticator=authenticator)
-    controller.start()
-    try:
+    handler = Collect()
+    with relay(handler, tls_context=context, require_starttls=True, auth_required=True,
+               authenticator=authenticator) as port:
         yield port, str(cert_file), handler.messages
-    finally:
-        controller.stop()
 
 
 def a_message() -> email.message.EmailMessage:

@@ -40,6 +40,7 @@ from dns_support import (
     server_vars,
     staff_key,
     task_results,
+    unique_zone,
 )
 
 pytestmark = pytest.mark.lab
@@ -230,6 +231,27 @@ def test_multi_message_update_on_a_signed_zone_keeps_the_serial_chain(lab):
         assert result["messages_sent"] == 3
         assert result["serial"] >= result["serial_before"] + 3
         assert sync_zone(server, ZoneRequest(zone, desired))["changed"] is False
+
+
+def test_check_mode_plans_a_zone_not_served_yet_from_empty_and_only_check_mode(lab, tmp_path):
+    """A tenant not served yet: its plan is every record it would get, not a failed transfer."""
+    zone = unique_zone("dnsz-new")  # never added to ns1
+    wanted = [NS, {"name": "www", "type": "A", "values": ["192.0.2.7"]}]
+    planned = task_results(run_playbook(tmp_path, [zone_task(lab, zone, wanted)], check=True, diff=True))[0]
+    assert not planned.get("failed"), planned
+    assert planned["changed"] is True and planned["served"] is False and planned["serial_before"] is None
+    assert planned["counts"] == {"added": 2, "changed": 0, "deleted": 0}, planned
+    assert planned["plan"].startswith(f"{zone} is not served by 127.0.0.1:{lab.port('ns1')} yet"), planned["plan"]
+    assert "*   Create www A 3600 ['192.0.2.7']" in planned["plan"]
+    applied = task_results(run_playbook(tmp_path, [zone_task(lab, zone, wanted)]))[0]
+    assert applied.get("failed") is True and "NOTAUTH" in applied["msg"], applied
+    # A zone that is served but refused to this key is the error it was, in check mode too.
+    wrong_secret = "c2VjcmV0LXRoYXQtaXMtd3Jvbmctc2VjcmV0LXRoYXQtaXM="
+    with fresh_zone(lab, "dnsz-served") as served:
+        task = {"name": "zone", "psf.infra.dns_zone": {**server_vars(lab, secret=wrong_secret), "zone": served,
+                                                        "records": [NS]}}
+        refused = task_results(run_playbook(tmp_path, [task], check=True))[0]
+        assert refused.get("failed") is True and "BADSIG" in refused["msg"], refused
 
 
 def test_wrong_tsig_key_fails_clearly_and_never_shows_the_secret(lab, tmp_path):

@@ -140,3 +140,20 @@ def test_summary_lists_every_tenant_of_the_inventory(tmp_path):
     refused = psf_infra("summary", "-i", str(inventory))
     assert refused.returncode == 1
     assert str(tenant_file) in refused.stderr
+
+
+def test_tenant_needs_its_playbook_and_a_tenant_of_the_registry(tmp_path):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(REGISTRY_FIXTURE, inventory)
+    names = ", ".join(sorted(path.stem for path in (inventory / "tenants").glob("*.yml")))
+    artifacts = ["-i", str(inventory), "--artifacts", str(tmp_path / "runs")]
+
+    missing = psf_infra("run", "tenant", *artifacts)
+    assert missing.returncode == 2 and "playbooks/tenant.yml needs --tenant NAME" in missing.stderr
+    other = psf_infra("run", "dns", "--tenant", "packaging", *artifacts)
+    assert other.returncode == 2
+    assert "--tenant packaging runs playbooks/tenant.yml: name that playbook alone" in other.stderr
+    unknown = psf_infra("run", "tenant", "--tenant", "nope", *artifacts)
+    assert unknown.returncode == 2
+    assert f"--tenant nope: no such tenant in {inventory} (the tenants are: {names})" in unknown.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*-tenant-*")), "something ran"

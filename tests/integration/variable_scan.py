@@ -4,10 +4,10 @@ Every Jinja expression of site.yml, the playbooks it imports and the roles they 
 handlers, templates, defaults, vars) is parsed; a name it reads is *needed from the inventory*
 unless the code defines it itself or reads it optionally:
 
-- defined by the code: play/block/task ``vars``, ``register``, ``set_fact``, loop variables, the
-  variables an ``import_playbook`` or ``include_role`` passes, a role's defaults, vars and
-  ``meta/argument_specs.yml`` options (the preflight validates those against the argument spec),
-  names a template sets itself (``{% set %}``, ``{% for %}``);
+- defined by the code: play/block/task ``vars`` (and a play's ``vars_files``), ``register``,
+  ``set_fact``, loop variables, the variables an ``import_playbook`` or ``include_role`` passes,
+  a role's defaults, vars and ``meta/argument_specs.yml`` options (the preflight validates those
+  against the argument spec), names a template sets itself (``{% set %}``, ``{% for %}``);
 - Ansible's own: magic variables, facts (``ansible_*``), ``omit``, lookups and Jinja globals;
 - optional: every occurrence sits under ``| default(...)``, or the expression (or the task's
   ``when``) tests the name with ``is defined`` / ``is undefined``.
@@ -25,6 +25,7 @@ anything.
 from __future__ import annotations
 
 import functools
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,6 +65,17 @@ IMPORT_PLAYBOOK = frozenset({"import_playbook", "ansible.builtin.import_playbook
 # "undefined", or "true" (a flag: `when: x | bool`, `{% if x %}`).
 Gate = tuple[str, str]
 
+
+
+#: ``hosts: "{{ 'tenant_vms' | psf.infra.tenant_hosts(psf_tenant_scope | default('')) }}"``: a play
+#: narrowed to one tenant by playbooks/tenant.yml runs on its pattern in the site (the preflight's).
+_TENANT_HOSTS = re.compile(r"""^\{\{\s*'([^']+)'\s*\|\s*psf\.infra\.tenant_hosts\(.*\)\s*\}\}$""")
+
+
+def site_hosts(hosts: str) -> str:
+    """The host pattern of a play as site.yml runs it (psf_tenant_scope not set)."""
+    match = _TENANT_HOSTS.match(hosts.strip())
+    return match.group(1) if match else hosts
 
 
 class _AnyPlugin(dict):
@@ -250,9 +262,13 @@ class Scanner:
         return self.plays
 
     def play(self, entry: dict, path: Path, passed: set[str]) -> None:
-        play = Play(name=entry.get("name", "?"), hosts=str(entry["hosts"]), file=self.rel(path))
+        play = Play(name=entry.get("name", "?"), hosts=site_hosts(str(entry["hosts"])), file=self.rel(path))
         self.plays.append(play)
-        declared = set(passed) | set(entry.get("vars") or {})
+        play_vars = {}  # vars_files (relative to the playbook), then vars
+        for name in entry.get("vars_files") or []:
+            play_vars.update(_load(path.parent / name) or {})
+        play_vars.update(entry.get("vars") or {})
+        declared = set(passed) | set(play_vars)
         tasks: list[dict] = []
         for key in TASK_LIST_KEYS:
             tasks.extend(entry.get(key) or [])
@@ -262,7 +278,7 @@ class Scanner:
             play.roles.append(name)
             declared |= set(role.get("vars") or {}) if isinstance(role, dict) else set()
         where = f"{play.file} (play vars)"
-        for source, bare in _strings(entry.get("vars") or {}):
+        for source, bare in _strings(play_vars):
             self.add(play, source, bare, declared, frozenset(), where)
         for key in TASK_LIST_KEYS:
             self.tasks(play, entry.get(key) or [], declared, frozenset(), set(), play.file, None)

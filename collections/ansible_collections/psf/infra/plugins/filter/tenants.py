@@ -70,6 +70,15 @@ def tenant_liaison_emails(tenants: Any, notify_only: bool = True) -> list[str]:
     return _view("tenant_liaison_emails", views.member_addresses, tenants, notify_only)
 
 
+def tenant_scope(tenants: Any, scope: str | None = None) -> list[Mapping[str, Any]]:
+    """The records of the tenant ``scope`` alone (``psf_tenant_scope``, set by playbooks/tenant.yml),
+    or every record when the scope is empty; an unknown tenant is an error naming the tenants there are."""
+    try:
+        return views.scoped(tenants, scope)
+    except (views.NotTenantRecords, views.UnknownTenant) as error:
+        raise AnsibleFilterError(f"tenant_scope: {error}") from None
+
+
 class FilterModule:
     """Filters over the PSF Infra-WG tenant registry."""
 
@@ -82,4 +91,5 @@ class FilterModule:
             "tenant_certificates": tenant_certificates,
             "certificate_store": certificate_store,
             "tenant_liaison_emails": tenant_liaison_emails,
+            "tenant_scope": tenant_scope,
         }

@@ -10,6 +10,8 @@ short_description: Mail a maintenance notice to the liaisons of every impacted t
 version_added: 0.1.0
 author:
   - PSF Infrastructure Working Group (@python)
+extends_documentation_fragment:
+  - psf.infra.smtp
 description:
   - Reads a maintenance notice (C(what), C(start), C(end) with time zone, C(impact), C(scope)),
     works out which tenants it impacts from the tenant registry and the inventory groups (the rules
@@ -39,50 +41,6 @@ options:
     description: The inventory groups (C(groups)), to know which hosts are name servers, backup or monitoring servers.
     type: dict
     default: {}
-  sender:
-    description: The From address.
-    type: str
-    required: true
-  reply_to:
-    description: Where answers go (staff).
-    type: str
-    required: true
-  domain:
-    description: The domain of the event's UID and of the Message-ID. Default the domain of O(sender).
-    type: str
-  smtp_host:
-    description: The SMTP relay.
-    type: str
-    required: true
-  smtp_port:
-    description: Its port.
-    type: int
-    default: 587
-  smtp_starttls:
-    description: Require STARTTLS (the relay's certificate is verified). Production relays need it.
-    type: bool
-    default: true
-  smtp_username:
-    description: Authenticate as this user (only inside TLS).
-    type: str
-  smtp_password:
-    description: The password of O(smtp_username). Keep it in the vault.
-    type: str
-  smtp_ca_file:
-    description: CA certificates to verify the relay with instead of the system's.
-    type: path
-  smtp_timeout:
-    description: Seconds for one SMTP conversation.
-    type: float
-    default: 10
-  state_file:
-    description: The JSON file on the control node recording which notice version each tenant received.
-    type: path
-    required: true
-  resend:
-    description: Send again to every impacted tenant, even the ones that received this version.
-    type: bool
-    default: false
 attributes:
   check_mode:
     support: full
@@ -163,18 +121,7 @@ ARGUMENT_SPEC = {
     "notice_file": {"type": "path"},
     "tenants": {"type": "dict", "required": True},
     "groups": {"type": "dict", "default": {}},
-    "sender": {"type": "str", "required": True},
-    "reply_to": {"type": "str", "required": True},
-    "domain": {"type": "str"},
-    "smtp_host": {"type": "str", "required": True},
-    "smtp_port": {"type": "int", "default": 587},
-    "smtp_starttls": {"type": "bool", "default": True},
-    "smtp_username": {"type": "str"},
-    "smtp_password": {"type": "str", "no_log": True},
-    "smtp_ca_file": {"type": "path"},
-    "smtp_timeout": {"type": "float", "default": 10},
-    "state_file": {"type": "path", "required": True},
-    "resend": {"type": "bool", "default": False},
+    **mail.ARGUMENT_SPEC,
 }
 
 
@@ -196,21 +143,13 @@ def read_notice(params: dict):
     return notice.parse_notice(params["notice"]), None
 
 
-def address(value: str, field: str) -> str:
-    if "@" not in parseaddr(value)[1]:
-        raise InvalidInput(f"{value!r} is not an e-mail address", field=field)
-    return value
-
-
 def run(module: AnsibleModule) -> dict:
     params = module.params
     the_notice, file = read_notice(params)
-    sender = address(params["sender"], "sender")
-    reply_to = address(params["reply_to"], "reply_to")
+    sender = mail.address(params["sender"], "sender")
+    reply_to = mail.address(params["reply_to"], "reply_to")
     domain = params["domain"] or parseaddr(sender)[1].rpartition("@")[2]
-    smtp = mail.SmtpSettings(params["smtp_host"], params["smtp_port"], starttls=params["smtp_starttls"],
-                             username=params["smtp_username"], password=params["smtp_password"],
-                             ca_file=params["smtp_ca_file"], timeout=params["smtp_timeout"])
+    smtp = mail.SmtpSettings.from_params(params)
     impacted = notice.impacted_tenants(the_notice, params["tenants"], params["groups"], file=file)
     for host in notice.hosts_without_tenants(the_notice, params["groups"]):
         module.warn(f"host {host} serves no tenant: its maintenance impacts no one")
@@ -283,7 +222,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            mutually_exclusive=[("notice", "notice_file")],
                            required_one_of=[("notice", "notice_file")],
-                           required_together=[("smtp_username", "smtp_password")])
+                           required_together=mail.REQUIRED_TOGETHER)
     with fail_on_errors(module):  # a failure after some mails went out says changed: true
         module.exit_json(**run(module))
 

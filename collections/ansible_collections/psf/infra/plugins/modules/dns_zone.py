@@ -206,9 +206,16 @@ zone:
   type: str
   sample: packaging.test.
 serial_before:
-  description: SOA serial read by the zone transfer.
+  description: SOA serial read by the zone transfer; null in check mode for a zone the primary does not serve yet.
   returned: always
   type: int
+served:
+  description:
+    - Whether the primary serves the zone. Only check mode plans a zone that is not served yet (a new tenant, whose
+      zone the name servers' play would create) - from empty, every declared record added, and RV(plan) says so.
+      Outside check mode a zone that is not served is an error.
+  returned: always
+  type: bool
 serial:
   description: SOA serial after the change (equal to RV(serial_before) when nothing was sent).
   returned: always

@@ -95,3 +95,32 @@ def test_a_filter_given_something_else_says_so() -> None:
         filters.tenant_zones("packaging")
     with pytest.raises(AnsibleFilterError, match="is not a tenant record"):
         filters.tenant_zones([{"name": "x"}])
+
+
+# --------------------------------------------------------------------------- one tenant at a time (tenant.yml)
+
+
+def test_tenant_scope_keeps_one_tenant_and_no_scope_keeps_all() -> None:
+    scoped = filters.tenant_scope(TENANTS, "berlin")
+    assert [record["name"] for record in scoped] == ["berlin"]
+    assert [zone["name"] for zone in filters.tenant_zones(scoped)] == ["berlin.test"]
+    assert filters.tenant_certificates(filters.tenant_scope(TENANTS, "berlin")) == []
+    assert [record["name"] for record in filters.tenant_scope(TENANTS, "")] == ["berlin", "old", "packaging"]
+    assert [record["name"] for record in filters.tenant_scope(TENANTS, None)] == ["berlin", "old", "packaging"]
+
+
+def test_tenant_scope_of_an_unknown_tenant_names_the_ones_there_are() -> None:
+    with pytest.raises(AnsibleFilterError, match=r"tenant 'nope' is not in the registry \(no tenants/nope.yml; "
+                                                 r"the tenants are: berlin, old, packaging\)"):
+        filters.tenant_scope(TENANTS, "nope")
+
+
+def test_tenant_hosts_narrows_a_pattern_to_the_tenants_group() -> None:
+    from ansible_collections.psf.infra.plugins.filter import names
+
+    assert names.tenant_hosts("tenant_vms", "pyladies-berlin") == "tenant_vms:&tenant_pyladies_berlin"
+    assert names.tenant_hosts("app_*", "packaging") == "app_*:&tenant_packaging"
+    assert names.tenant_hosts("tenant_vms", "") == "tenant_vms"
+    assert names.tenant_hosts("tenant_vms", None) == "tenant_vms"
+    with pytest.raises(AnsibleFilterError, match="expected a host pattern"):
+        names.tenant_hosts("", "packaging")

@@ -264,6 +264,17 @@ class DnsServer:
         response = self.exchange(request, what)
         return self._answer_rrset(response, qname, rdtype, what)
 
+    def serves(self, zone: str | dns.name.Name) -> bool:
+        """Does this server serve ``zone``: an authoritative answer with its SOA to an unsigned,
+        non-recursive query? False for REFUSED, NOTAUTH, a referral or an answer without AA; a
+        server that does not answer at all is the usual one-line error."""
+        origin = to_name(zone)
+        request = dns.message.make_query(origin, dns.rdatatype.SOA, want_dnssec=False)
+        request.flags &= ~dns.flags.RD
+        response = self.exchange(request, f"query {origin} SOA")
+        return (response.rcode() == dns.rcode.NOERROR and bool(response.flags & dns.flags.AA)
+                and any(rrset.name == origin and rrset.rdtype == dns.rdatatype.SOA for rrset in response.answer))
+
     def exchange(self, request: dns.message.Message, what: str) -> dns.message.Message:
         """Send ``request`` (already signed when it should be) and return the answer, whatever its RCODE.
 

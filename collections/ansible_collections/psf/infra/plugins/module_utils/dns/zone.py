@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dns.name
@@ -82,6 +82,25 @@ def parse_ignore(names: Iterable[str], origin: dns.name.Name, where: Where) -> l
     return [parse_owner(name, origin, where, f"ignore[{index}]") for index, name in enumerate(names)]
 
 
+def read_live(server: DnsServer, origin: dns.name.Name, *, check_mode: bool) -> tuple[int | None, dict, bool]:
+    """(serial, rrsets, served) of the zone on the primary: one AXFR. In check mode a zone the
+    primary does not serve yet (a tenant not served yet: the name servers' play would create it) is
+    planned from empty instead of failing on the transfer; any other failure is the error it was."""
+    try:
+        serial, live = server.axfr(origin)
+    except DnsError as err:
+        if not check_mode:
+            raise
+        try:
+            served = server.serves(origin)
+        except DnsError:
+            raise err from None
+        if served:
+            raise
+        return None, {}, False
+    return serial, live, True
+
+
 def sync_zone(server: DnsServer, request: ZoneRequest, *, check_mode: bool = False,
               secondaries: Iterable[Secondary] = (), wait_for_secondaries: float = 0,
               hooks: Hooks | None = None) -> dict[str, Any]:
@@ -90,12 +109,14 @@ def sync_zone(server: DnsServer, request: ZoneRequest, *, check_mode: bool = Fal
     origin = to_name(request.zone)
     where = Where(request.tenant, request.source_file)
     ignore = parse_ignore(request.ignore, origin, where)
-    serial, live = server.axfr(origin)
+    serial, live, served = read_live(server, origin, check_mode=check_mode)
     desired, stale = request.desired, []
     if request.delegations is not None:
         desired, stale = with_delegations(request.delegations, desired, live, origin)
     plan = plan_zone(live, desired, origin, prune=request.prune, ignore=ignore, also_delete=stale)
-    check_plan(plan, live, request.policy, where)
+    # A zone not served yet (check mode only) has no delegation to move nor records to lose: the
+    # thresholds do not apply; the zone's own checks (CNAME beside data ...) still do.
+    check_plan(plan, live, request.policy if served else replace(request.policy, force=True), where)
     result: dict[str, Any] = {
         "changed": bool(plan.changes),
         "zone": origin.to_text(),
@@ -109,7 +130,11 @@ def sync_zone(server: DnsServer, request: ZoneRequest, *, check_mode: bool = Fal
         "protected": [{"name": relative_text(key[0], origin), "type": dns.rdatatype.to_text(key[1]),
                        "reason": reason} for key, reason in plan.protected],
         "plan": plan_text(plan, server.where),
+        "served": served,
     }
+    if not served:
+        result["plan"] = (f"{origin.to_text()} is not served by {server.where} yet: the name servers' play creates "
+                          "it, then every record below is added.\n" + result["plan"])
     if hooks.after_read is not None:
         hooks.after_read()
     if plan.changes and not check_mode:

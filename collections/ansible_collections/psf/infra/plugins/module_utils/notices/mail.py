@@ -17,11 +17,28 @@ import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, InvalidInput
 
 DEFAULT_TIMEOUT = 10.0  # seconds for one SMTP conversation
+
+#: The mail options of psf.infra.announce and psf.infra.welcome (documented in doc_fragments/smtp.py).
+ARGUMENT_SPEC = {
+    "sender": {"type": "str", "required": True},
+    "reply_to": {"type": "str", "required": True},
+    "domain": {"type": "str"},
+    "smtp_host": {"type": "str", "required": True},
+    "smtp_port": {"type": "int", "default": 587},
+    "smtp_starttls": {"type": "bool", "default": True},
+    "smtp_username": {"type": "str"},
+    "smtp_password": {"type": "str", "no_log": True},
+    "smtp_ca_file": {"type": "path"},
+    "smtp_timeout": {"type": "float", "default": 10},
+    "state_file": {"type": "path", "required": True},
+    "resend": {"type": "bool", "default": False},
+}
+REQUIRED_TOGETHER = [("smtp_username", "smtp_password")]
 
 
 class SmtpSettings:
@@ -46,6 +63,13 @@ class SmtpSettings:
     @property
     def where(self) -> str:
         return f"SMTP relay {self.host}:{self.port}"
+
+    @classmethod
+    def from_params(cls, params) -> SmtpSettings:
+        """From a module's ``smtp_*`` options (``ARGUMENT_SPEC``)."""
+        return cls(params["smtp_host"], params["smtp_port"], starttls=params["smtp_starttls"],
+                   username=params["smtp_username"], password=params["smtp_password"],
+                   ca_file=params["smtp_ca_file"], timeout=params["smtp_timeout"])
 
     @classmethod
     def parse(cls, value: str, **keywords) -> SmtpSettings:
@@ -102,6 +126,13 @@ def send(settings: SmtpSettings, message: EmailMessage) -> None:
     except (OSError, smtplib.SMTPException, ssl.SSLError) as err:
         raise BackendUnavailable(settings.where, step, str(err) or type(err).__name__,
                                  "that the relay runs and accepts mail from this host") from None
+
+
+def address(value: str, field: str) -> str:
+    """``value`` when it holds an e-mail address (``Name <a@b>`` or ``a@b``), else an error naming ``field``."""
+    if "@" not in parseaddr(value)[1]:
+        raise InvalidInput(f"{value!r} is not an e-mail address", field=field)
+    return value
 
 
 def _text(value) -> str:

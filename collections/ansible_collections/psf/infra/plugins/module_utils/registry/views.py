@@ -96,6 +96,33 @@ def tenant_records(tenants: Any) -> list[Mapping[str, Any]]:
     return sorted(records, key=lambda record: record["name"])
 
 
+class UnknownTenant(ValueError):
+    """A tenant scope names no tenant of the registry; the message lists the ones there are."""
+
+
+def scoped(tenants: Any, scope: str | None) -> list[Mapping[str, Any]]:
+    """The tenant records of ``scope`` alone (``playbooks/tenant.yml``: one tenant end to end), or
+    every record when ``scope`` is empty. What a play writes per tenant comes from this; what is
+    shared between tenants (the name servers' zone list, the backup server's keys, Prometheus's
+    targets) is rendered from the whole registry, so that one tenant's run leaves the others' alone."""
+    records = tenant_records(tenants)
+    if not scope:
+        return records
+    found = [record for record in records if record["name"] == scope]
+    if not found:
+        known = ", ".join(record["name"] for record in records) or "none"
+        raise UnknownTenant(f"tenant {scope!r} is not in the registry (no tenants/{scope}.yml; "
+                            f"the tenants are: {known})")
+    return found
+
+
+def scoped_hosts(pattern: str, scope: str | None) -> str:
+    """A host pattern narrowed to the VMs of the tenant ``scope`` (its inventory group
+    ``tenant_<name>``): ``tenant_vms`` -> ``tenant_vms:&tenant_pyladies_berlin``; unchanged without a scope.
+    Narrowed, a group of shared servers matches no host: a tenant's run leaves them to the site."""
+    return f"{pattern}:&{group_name('tenant_', scope)}" if scope else pattern
+
+
 def with_statuses(tenants: Any, statuses: Iterable[str] | str = HOSTED_STATUSES) -> list[Mapping[str, Any]]:
     """The tenant records whose status is one of ``statuses`` (default: the hosted ones), by name."""
     wanted = [statuses] if isinstance(statuses, str) else list(statuses)
