@@ -63,6 +63,7 @@ demo: deps image
 	$(PY) lab/labctl.py up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml $(SITE_ARGS)
 	$(PY) -m psf_infra_runner.summary --inventory inventories/lab
+	$(BIN)/psf-infra status -i inventories/lab
 	@bash lab/demo-next.sh
 
 # The lab is brought up once for all pytest workers (and stopped after, unless it was already up);

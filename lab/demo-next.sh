@@ -12,7 +12,9 @@ Built on this machine, all on 127.0.0.1 or the lab's internal podman network (st
     with baseline, tenant root access, backups, monitoring and apps.
 
 Look next:
+  .cache/status/index.html                               the tenant status page (status.json beside it; docs/status.md)
   .venv/bin/psf-infra summary -i inventories/lab         the summary above, again
+  .venv/bin/psf-infra status -i inventories/lab          the status page, again (.cache/status/)
   .venv/bin/psf-infra drift -i inventories/lab          the drift report per tenant (.cache/status/drift/index.html)
   make demo SITE_ARGS='--check --diff'                   the same plan as ansible-playbook prints it
   .venv/bin/ansible-inventory -i inventories/lab --graph tenants, groups and VM hosts from the registry

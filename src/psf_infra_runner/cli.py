@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from psf_infra_runner import summary
+from psf_infra_runner import status, summary
 from psf_infra_runner.inventory import InventoryError, project_root, read_inventory
 from psf_infra_runner.outcome import (
     EXIT_DRIFT,
@@ -403,6 +403,10 @@ def command_summary(args: argparse.Namespace) -> int:
     return summary.main(["--inventory", args.inventory])
 
 
+def command_status(args: argparse.Namespace) -> int:
+    return status.main(["--inventory", args.inventory, *(["--output", args.output] if args.output else [])])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="psf-infra", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES_HELP,
@@ -440,6 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="per-tenant summary of what exists")
     summary.add_argument("-i", "--inventory", default="inventories/lab")
     summary.set_defaults(func=command_summary)
+
+    page = sub.add_parser("status", help="the tenant status page: HTML per tenant and status.json (docs/status.md)")
+    page.add_argument("-i", "--inventory", default="inventories/lab")
+    page.add_argument("-o", "--output", metavar="DIR", help="where the page goes (default .cache/status)")
+    page.set_defaults(func=command_status)
     return parser
 
 

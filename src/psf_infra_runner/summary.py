@@ -76,13 +76,22 @@ def podman(*args: str) -> subprocess.CompletedProcess[str] | None:
         return None
 
 
-def last_backup(metrics: str) -> str:
-    """The time of the last successful backup from the client's backup.prom, or 'never'."""
+#: what the backup client writes for the node exporter, on each VM
+BACKUP_METRICS = "/var/lib/prometheus/node-exporter/backup.prom"
+
+
+def backup_timestamp(metrics: str) -> float | None:
+    """The Unix time of the last successful backup in the client's backup.prom, if any."""
     for line in metrics.splitlines():
         if line.startswith("psf_backup_last_success_timestamp_seconds "):
-            finished = dt.datetime.fromtimestamp(float(line.split()[1]), dt.UTC)
-            return f"last backup {finished:%Y-%m-%d %H:%M} UTC"
-    return "no backup yet"
+            return float(line.split()[1])
+    return None
+
+
+def lab_backup_timestamp(container: str) -> float | None:
+    """The last successful backup of a lab machine, read inside its container."""
+    metrics = podman("exec", container, "cat", BACKUP_METRICS)
+    return backup_timestamp(metrics.stdout) if metrics is not None and metrics.returncode == 0 else None
 
 
 def lab_machines() -> dict[str, tuple[str, str]]:
@@ -103,8 +112,9 @@ def vm_status(host: str, hostvars: dict[str, Any], machines: dict[str, tuple[str
     container, state = machines[host]
     if state != "running":
         return f"container {container} {state}"
-    metrics = podman("exec", container, "cat", "/var/lib/prometheus/node-exporter/backup.prom")
-    backup = last_backup(metrics.stdout) if metrics is not None and metrics.returncode == 0 else "no backup yet"
+    finished = lab_backup_timestamp(container)
+    backup = "no backup yet" if finished is None else (
+        f"last backup {dt.datetime.fromtimestamp(finished, dt.UTC):%Y-%m-%d %H:%M} UTC")
     return f"container {container} running, {backup}"
 
 

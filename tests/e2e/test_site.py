@@ -624,3 +624,29 @@ def test_onboarding_mails_the_liaisons_the_exact_records_once(site: dict[str, An
     assert len(welcomes(mail_dir, record["display_name"])) == before + 1, "the second run sent the welcome again"
     changed = {host: c["changed"] for host, c in recap(again.stdout).items() if c["changed"]}
     assert not changed, f"the second run changed something: {changed}\n{tail(again.stdout, 150)}"
+
+
+# --------------------------------------------------------------------------- the status page
+
+def test_the_status_page_shows_the_converged_site_green(site: dict[str, Any], tenants: dict[str, Any],
+                                                        tmp_path: Path) -> None:
+    if site["first"].returncode != 0:
+        pytest.skip("the first run failed (test_first_run_succeeds says why)")
+    result = run([str(BIN / "psf-infra"), "status", "-i", INVENTORY, "-o", str(tmp_path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = json.loads((tmp_path / "status.json").read_text())
+    print("\nstatus page: " + "; ".join(f"{check['kind']} {check['name']}: {check['health']} ({check['reason']})"
+                                        for entry in page["tenants"] for check in entry["checks"]))
+    checks = {(entry["name"], check["kind"], check["name"]): check for entry in page["tenants"]
+              for check in entry["checks"]}
+    for name, record in tenants.items():
+        services = record.get("services") or {}
+        # What the site converged is green: every zone on both name servers at one serial, each signed
+        # zone's chain secure, each certificate valid and not due, each VM running.
+        wanted = [("zone", zone["name"]) for zone in services.get("zones", [])]
+        wanted += [("dnssec", zone["name"]) for zone in services.get("zones", []) if zone.get("dnssec", True)]
+        wanted += [("certificate", cert["name"]) for cert in services.get("certificates", [])]
+        wanted += [("vm", f"{vm['name']}.{name}") for vm in services.get("vms", [])]
+        for kind, item in wanted:
+            check = checks[(name, kind, item.rstrip("."))]
+            assert check["health"] == "green", check

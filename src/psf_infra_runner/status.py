@@ -1,0 +1,402 @@
+"""The tenant status page: a static site (plain HTML and CSS, no script) and its JSON twin, of every
+tenant and the live health of each of its services, for staff, the Chair and the annual survey.
+
+`psf-infra status [-i INVENTORY] [-o DIR]` writes ``index.html`` (the tenants: kind, approval,
+liaisons, services, overall health), ``<tenant>.html`` (each check with its health and the reason)
+and ``status.json`` into DIR (default ``.cache/status``, beside the drift report's ``drift/``).
+
+Each check is green, amber or red with the reason, or unknown when the page cannot tell (and says
+why). The rules are the pure ``*_check`` functions below (unit-tested in tests/unit/test_status_page.py);
+the facts come from the sources ``psf-infra summary`` reads (summary.py: the name servers through
+the collection's DNS client, the certificate store, the lab's machines) and from the textfile
+metrics the playbooks write on the control node (domains.yml: domain expiry and DNSSEC chain;
+dns-tenant-instructions.yml: the delegation of domains tenants register themselves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import html
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from psf_infra_runner import summary
+from psf_infra_runner.inventory import Inventory, InventoryError, project_root, read_inventory
+from psf_infra_runner.outcome import EXIT_INVALID_REGISTRY, EXIT_OK, write_atomically
+
+GREEN, AMBER, RED, UNKNOWN = "green", "amber", "red", "unknown"
+#: worst first: a tenant's health is its worst check's
+SEVERITY = (RED, AMBER, UNKNOWN, GREEN)
+
+DOMAIN_AMBER_DAYS, DOMAIN_RED_DAYS = 30, 14
+BACKUP_AMBER_HOURS, BACKUP_RED_HOURS = 26, 50  # nightly backups: one missed night is amber, two red
+DELEGATION_HEALTH = {"correct": GREEN, "ds_missing": AMBER, "ds_incomplete": AMBER, "wrong_ns": AMBER,
+                     "lame": RED, "missing": RED, "stale_ds": RED, "unknown": UNKNOWN}
+
+
+@dataclass
+class Check:
+    kind: str  # zone, dnssec, domain, certificate, vm, backup
+    name: str
+    health: str
+    reason: str
+
+
+@dataclass
+class TenantStatus:
+    name: str
+    display_name: str
+    kind: str
+    status: str
+    approval: dict[str, Any]
+    liaisons: list[str]
+    services: dict[str, int]
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def health(self) -> str:
+        return worst(check.health for check in self.checks)
+
+
+def worst(healths: Iterable[str]) -> str:
+    found = set(healths)
+    return next((health for health in SEVERITY if health in found), GREEN)
+
+
+# ---------------------------------------------------------------------------------------------- the rules
+
+def zone_check(zone: str, serials: Mapping[str, int | str]) -> Check:
+    """``serials``: per name server, the SOA serial it serves, or why it does not (a string)."""
+    if not serials:
+        return Check("zone", zone, UNKNOWN, "no name server is known (psf_dns_primary, psf_dns_secondaries)")
+    broken = {server: value for server, value in serials.items() if not isinstance(value, int)}
+    if broken:
+        return Check("zone", zone, RED, "; ".join(f"{server}: {value}" for server, value in broken.items()))
+    if len(set(serials.values())) > 1:
+        return Check("zone", zone, AMBER, "the name servers serve different serials ("
+                     + ", ".join(f"{server} {value}" for server, value in serials.items())
+                     + "): a transfer is pending or failing")
+    return Check("zone", zone, GREEN, f"serial {next(iter(serials.values()))} on {len(serials)} name servers")
+
+
+def dnssec_check(zone: str, chain: str | None) -> Check:
+    """``chain``: the status domains.yml recorded for a signed zone (secure, insecure, bogus), or None."""
+    if chain is None:
+        return Check("dnssec", zone, UNKNOWN, "no chain of trust check recorded yet (playbooks/domains.yml)")
+    if chain == "secure":
+        return Check("dnssec", zone, GREEN, "secure: validated from the trust anchor")
+    if chain == "insecure":
+        return Check("dnssec", zone, AMBER, "insecure: signed, but no DS at the parent, so nobody validates it")
+    return Check("dnssec", zone, RED, f"{chain}: validating resolvers refuse its names")
+
+
+def domain_check(domain: str, registrar: str, *, expires: float | None = None, delegation: str | None = None,
+                 now: dt.datetime) -> Check:
+    """A domain we register: by the expiry its registrar reported; one the tenant registers: by the
+    delegation the parent serves (dns-tenant-instructions.yml)."""
+    if registrar != "psf":
+        if delegation is None:
+            return Check("domain", domain, UNKNOWN, "registered by the tenant; no delegation check recorded yet "
+                         "(playbooks/dns-tenant-instructions.yml)")
+        return Check("domain", domain, DELEGATION_HEALTH.get(delegation, UNKNOWN),
+                     f"registered by the tenant; delegation at the parent: {delegation}")
+    if expires is None:
+        return Check("domain", domain, UNKNOWN, "no expiry recorded: playbooks/domains.yml writes it when the "
+                     "registrar reports one (a parent zone of ours as registrar has none)")
+    until = dt.datetime.fromtimestamp(expires, dt.UTC)
+    days = (until - now).days
+    text = f"expires {until:%Y-%m-%d} ({days} days)"
+    if days < DOMAIN_RED_DAYS:
+        return Check("domain", domain, RED, text + (": expired" if days < 0 else ": renew now"))
+    if days < DOMAIN_AMBER_DAYS:
+        return Check("domain", domain, AMBER, text + ": renewal is due")
+    return Check("domain", domain, GREEN, text)
+
+
+def certificate_check(name: str, not_before: dt.datetime | None, not_after: dt.datetime | None, *,
+                      now: dt.datetime, problem: str | None = None) -> Check:
+    """Green until the renewal point the certificate module uses (``renewal_point``), amber after it
+    (the renewal should have happened), red when expired or missing."""
+    if problem or not_before is None or not_after is None:
+        return Check("certificate", name, RED, problem or "not issued yet")
+    text = f"valid until {not_after:%Y-%m-%d} ({(not_after - now).days} days)"
+    if now >= not_after:
+        return Check("certificate", name, RED, f"expired on {not_after:%Y-%m-%d}")
+    due = renewal_point(not_before, not_after)
+    if now >= due:
+        return Check("certificate", name, AMBER, f"{text}; due for renewal since {due:%Y-%m-%d}: check the "
+                     "certificates job")
+    return Check("certificate", name, GREEN, text)
+
+
+def renewal_point(not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
+    """When the certificate module renews a certificate that sets no renew_before_days: its own rule
+    (``module_utils/acme/renewal.py``), not a copy of it."""
+    summary.use_collection(project_root())
+    from ansible_collections.psf.infra.plugins.module_utils.acme.certfacts import CertificateFacts
+    from ansible_collections.psf.infra.plugins.module_utils.acme.renewal import renewal_due
+
+    return renewal_due(CertificateFacts(frozenset(), "", not_before, not_after, "", ""), None)
+
+
+def vm_check(host: str, state: str | None) -> Check:
+    """``state``: the lab machine's container state, or None where the page cannot see the VM."""
+    if state is None:
+        return Check("vm", host, UNKNOWN, "the status page sees the lab's machines only (no hypervisor yet)")
+    if state == "running":
+        return Check("vm", host, GREEN, "running")
+    return Check("vm", host, RED, state)
+
+
+def backup_check(host: str, last_success: float | None, *, now: dt.datetime, seen: bool = True) -> Check:
+    if not seen:
+        return Check("backup", host, UNKNOWN, "the status page reads backups of the lab's machines only")
+    if last_success is None:
+        return Check("backup", host, RED, "no successful backup yet")
+    finished = dt.datetime.fromtimestamp(last_success, dt.UTC)
+    hours = (now - finished).total_seconds() / 3600
+    text = f"last success {finished:%Y-%m-%d %H:%M} UTC ({hours:.0f} h ago)"
+    if hours > BACKUP_RED_HOURS:
+        return Check("backup", host, RED, text)
+    if hours > BACKUP_AMBER_HOURS:
+        return Check("backup", host, AMBER, text + ": last night's backup is missing")
+    return Check("backup", host, GREEN, text)
+
+
+# ---------------------------------------------------------------------------------------------- the facts
+
+SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)')
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def read_samples(path: Path) -> list[tuple[str, dict[str, str], float]]:
+    """The samples of a Prometheus textfile (name, labels, value); nothing when it is not there."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    samples = []
+    for line in text.splitlines():
+        match = SAMPLE.match(line)
+        if match and not line.startswith("#"):
+            labels = {key: value.replace('\\"', '"').replace("\\\\", "\\")
+                      for key, value in LABEL.findall(match["labels"] or "")}
+            samples.append((match["name"], labels, float(match["value"])))
+    return samples
+
+
+def metrics_dir(cvars: Mapping[str, Any]) -> Path | None:
+    """psf_metrics_textfile_dir as the playbooks see it (ansible-inventory does not template: the lab's
+    ``{{ psf_lab_dir }}/metrics`` is resolved here); None when it cannot be known."""
+    value = str(cvars.get("psf_metrics_textfile_dir") or "")
+    if "{{ psf_lab_dir }}" in value and cvars.get("psf_lab_dir"):
+        value = value.replace("{{ psf_lab_dir }}", str(cvars["psf_lab_dir"]))
+    return Path(value) if value and "{{" not in value else None
+
+
+@dataclass
+class Facts:
+    chain: dict[str, str] = field(default_factory=dict)  # zone -> secure/insecure/bogus
+    expiry: dict[str, float] = field(default_factory=dict)  # domain -> unix time
+    delegation: dict[str, str] = field(default_factory=dict)  # domain -> status
+
+    @classmethod
+    def read(cls, directory: Path | None) -> Facts:
+        facts = cls()
+        if directory is None:
+            return facts
+        for name, labels, value in read_samples(directory / "psf_domains.prom"):
+            if name == "psf_domain_expiry_timestamp_seconds":
+                facts.expiry[labels.get("domain", "")] = value
+            elif name == "psf_dnssec_chain_status" and value == 1:
+                facts.chain[labels.get("zone", "")] = labels.get("status", "")
+        for name, labels, value in read_samples(directory / "psf_tenant_delegations.prom"):
+            if name == "psf_domain_delegation_status" and value == 1:
+                facts.delegation[labels.get("domain", "")] = labels.get("status", "")
+        return facts
+
+
+def certificate_dates(path: Path) -> tuple[dt.datetime | None, dt.datetime | None, str | None]:
+    if not path.is_file():
+        return None, None, None
+    try:
+        from cryptography import x509
+
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        return cert.not_valid_before_utc, cert.not_valid_after_utc, None
+    except ValueError as err:
+        return None, None, f"unreadable ({err})"
+
+
+def serials_of(zone: str, servers: Sequence[tuple]) -> dict[str, int | str]:
+    found: dict[str, int | str] = {}
+    for server in servers:
+        if len(server) != 3:
+            found[server[0]] = server[1]
+            continue
+        value = summary.soa_serial(zone, server[1], server[2])
+        found[server[0]] = int(value) if value.isdigit() else value
+    return found
+
+
+def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantStatus]:
+    summary.use_collection(root)
+    cvars = inventory.controller_vars
+    servers = summary.name_servers(cvars)
+    store = summary.certificate_store(cvars)
+    machines = summary.lab_machines() if cvars.get("psf_lab_dir") else {}
+    facts = Facts.read(metrics_dir(cvars))
+    tenants = []
+    for name, record in sorted(inventory.tenants.items()):
+        services = record.get("services") or {}
+        status = TenantStatus(
+            name=name, display_name=str(record.get("display_name") or name), kind=str(record.get("kind", "")),
+            status=str(record.get("status", "active")), approval=dict(record.get("approval") or {}),
+            liaisons=[f"{m.get('name')} <{m.get('email')}>" for m in record.get("members") or []
+                      if m.get("notify", True)],
+            services={key: len(value) for key, value in services.items() if isinstance(value, list)})
+        for zone in services.get("zones") or []:
+            zone_name = str(zone["name"]).rstrip(".")
+            status.checks.append(zone_check(zone_name, serials_of(zone_name, servers)))
+            if zone.get("dnssec", True):
+                status.checks.append(dnssec_check(zone_name, facts.chain.get(zone_name)))
+        for domain in services.get("domains") or []:
+            domain_name = str(domain["name"]).rstrip(".")
+            status.checks.append(domain_check(domain_name, str(domain.get("registrar", "psf")), now=now,
+                                              expires=facts.expiry.get(domain_name),
+                                              delegation=facts.delegation.get(domain_name)))
+        for certificate in services.get("certificates") or []:
+            not_before, not_after, problem = certificate_dates(store / name / certificate["name"] / "cert.pem")
+            status.checks.append(certificate_check(certificate["name"], not_before, not_after, now=now,
+                                                   problem=problem))
+        for vm in services.get("vms") or []:
+            host = f"{vm['name']}.{name}"
+            container = machines.get(host)
+            status.checks.append(vm_check(host, container[1] if container else None))
+            status.checks.append(lab_backup(host, container, now))
+        tenants.append(status)
+    return tenants
+
+
+def lab_backup(host: str, container: tuple[str, str] | None, now: dt.datetime) -> Check:
+    if container is None:
+        return backup_check(host, None, now=now, seen=False)
+    return backup_check(host, summary.lab_backup_timestamp(container[0]), now=now)
+
+
+# ---------------------------------------------------------------------------------------------- the page
+
+STYLE = (
+    ":root{color-scheme:light dark}"
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:auto;padding:1rem;line-height:1.4}"
+    "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #8884;padding:.35rem;"
+    "text-align:left;vertical-align:top}"
+    ".health{display:inline-block;padding:0 .5rem;border-radius:.6rem;font-weight:600;white-space:nowrap}"
+    ".green{background:#2e7d32;color:#fff}.amber{background:#f9a825;color:#000}.red{background:#c62828;color:#fff}"
+    ".unknown{background:#757575;color:#fff}"
+    "@media (max-width:40rem){table,tbody,tr,td,th{display:block}thead{display:none}"
+    "tr{border-bottom:1px solid #8886;padding:.4rem 0}td{border:0;padding:.1rem 0}}"
+)
+
+
+def badge(health: str) -> str:
+    return f'<span class="health {html.escape(health)}">{html.escape(health)}</span>'
+
+
+def page(title: str, body: str, generated: str) -> str:
+    esc = html.escape
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
+            '<meta name=viewport content="width=device-width,initial-scale=1">'
+            f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
+            f"<h1>{esc(title)}</h1>{body}<p><small>Generated {esc(generated)} by psf-infra status.</small></p>"
+            "</body></html>\n")
+
+
+def index_html(tenants: Sequence[TenantStatus], generated: str, env: str) -> str:
+    esc = html.escape
+    rows = []
+    for tenant in tenants:
+        approval = ", ".join(str(tenant.approval.get(key)) for key in ("body", "date") if tenant.approval.get(key))
+        services = ", ".join(f"{count} {kind}" for kind, count in tenant.services.items() if count) or "none"
+        rows.append(
+            f'<tr id="{esc(tenant.name)}"><td><a href="{esc(tenant.name)}.html">{esc(tenant.display_name)}</a>'
+            f"<br><small>{esc(tenant.name)}</small></td><td>{esc(tenant.kind)}<br><small>{esc(tenant.status)}"
+            f"</small></td><td>{esc(approval)}</td><td>{esc(', '.join(tenant.liaisons)) or 'nobody'}</td>"
+            f"<td>{esc(services)}</td><td>{badge(tenant.health)}</td></tr>")
+    counts = {health: sum(1 for tenant in tenants if tenant.health == health) for health in SEVERITY}
+    body = (f"<p>{len(tenants)} tenants in {esc(env)}: "
+            + ", ".join(f"{count} {health}" for health, count in counts.items() if count)
+            + ". Liaisons are the members told about maintenance.</p>"
+            "<table><thead><tr><th>Tenant</th><th>Kind</th><th>Approval</th><th>Liaisons</th><th>Services</th>"
+            f"<th>Health</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return page("PSF Infra-WG tenants", body, generated)
+
+
+def tenant_html(tenant: TenantStatus, generated: str) -> str:
+    esc = html.escape
+    rows = "".join(f'<tr class="{esc(check.health)}"><td>{esc(check.kind)}</td><td>{esc(check.name)}</td>'
+                   f"<td>{badge(check.health)}</td><td>{esc(check.reason)}</td></tr>" for check in tenant.checks)
+    body = (f'<p><a href="index.html">all tenants</a></p><p>{esc(tenant.name)}: {esc(tenant.kind)}, '
+            f"{esc(tenant.status)}; liaisons: {esc(', '.join(tenant.liaisons)) or 'nobody'}. Overall "
+            f"{badge(tenant.health)}</p>"
+            + (f"<table><thead><tr><th>Service</th><th>Name</th><th>Health</th><th>Why</th></tr></thead>"
+               f"<tbody>{rows}</tbody></table>" if rows else "<p>No service to check.</p>"))
+    return page(tenant.display_name, body, generated)
+
+
+def to_json(tenants: Sequence[TenantStatus], generated: str, env: str) -> dict[str, Any]:
+    return {"generated": generated, "env": env, "health": worst(tenant.health for tenant in tenants),
+            "tenants": [{**asdict(tenant), "health": tenant.health} for tenant in tenants]}
+
+
+def write_site(tenants: Sequence[TenantStatus], directory: Path, *, env: str, now: dt.datetime) -> list[Path]:
+    """index.html, <tenant>.html and status.json, each replaced atomically; the page of a tenant that
+    was in the last status.json and is no longer in the registry is removed (nothing else is)."""
+    generated = now.strftime("%Y-%m-%d %H:%M UTC")
+    directory.mkdir(parents=True, exist_ok=True)
+    try:  # the pages of the last run: only those are ours to remove
+        before = [entry["name"] for entry in json.loads((directory / "status.json").read_text())["tenants"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        before = []
+    written = {directory / "index.html": index_html(tenants, generated, env),
+               directory / "status.json": json.dumps(to_json(tenants, generated, env), indent=2) + "\n"}
+    for tenant in tenants:
+        written[directory / f"{tenant.name}.html"] = tenant_html(tenant, generated)
+    for path, text in written.items():
+        write_atomically(path, text)
+    for name in before:
+        stale = directory / f"{name}.html"
+        if stale not in written:
+            stale.unlink(missing_ok=True)
+    return list(written)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="psf-infra status")
+    parser.add_argument("-i", "--inventory", default="inventories/lab")
+    parser.add_argument("-o", "--output", metavar="DIR")
+    args = parser.parse_args(argv)
+    root = project_root()
+    try:
+        inventory = read_inventory(args.inventory, root)
+    except InventoryError as err:
+        print(err, file=sys.stderr)
+        return EXIT_INVALID_REGISTRY
+    now = dt.datetime.now(dt.UTC)
+    tenants = collect(inventory, root, now)
+    directory = Path(args.output) if args.output else root / ".cache" / "status"
+    env = str(inventory.controller_vars.get("psf_registry_env", args.inventory))
+    write_site(tenants, directory, env=env, now=now)
+    overall = worst(tenant.health for tenant in tenants)
+    print(f"psf-infra status: {len(tenants)} tenants, overall {overall}: {directory / 'index.html'}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The tenant status page (src/psf_infra_runner/status.py): each rule's green / amber / red /
+unknown and its reason, the metrics it reads, and the pages it writes (plain HTML parsed back, the
+JSON twin)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from psf_infra_runner import status
+from psf_infra_runner.status import AMBER, GREEN, RED, UNKNOWN
+
+NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
+
+
+def days(n: float) -> dt.datetime:
+    return NOW + dt.timedelta(days=n)
+
+
+@pytest.mark.parametrize(("serials", "health", "reason"), [
+    ({"primary": 7, "secondary1": 7}, GREEN, "serial 7 on 2 name servers"),
+    ({"primary": 8, "secondary1": 7}, AMBER, "different serials (primary 8, secondary1 7)"),
+    ({"primary": 8, "secondary1": "unreachable (timed out)"}, RED, "secondary1: unreachable (timed out)"),
+    ({"primary": "not served (NOTAUTH)", "secondary1": 7}, RED, "primary: not served (NOTAUTH)"),
+    ({}, UNKNOWN, "no name server is known"),
+])
+def test_zone(serials, health, reason):
+    check = status.zone_check("packaging.test", serials)
+    assert (check.health, check.kind, check.name) == (health, "zone", "packaging.test") and reason in check.reason
+
+
+@pytest.mark.parametrize(("chain", "health"), [("secure", GREEN), ("insecure", AMBER), ("bogus", RED),
+                                               (None, UNKNOWN)])
+def test_dnssec(chain, health):
+    assert status.dnssec_check("packaging.test", chain).health == health
+
+
+@pytest.mark.parametrize(("left", "health", "reason"), [
+    (200, GREEN, "(200 days)"), (29.5, AMBER, "renewal is due"), (13.5, RED, "renew now"), (-2, RED, "expired"),
+])
+def test_domain_we_register_by_its_expiry(left, health, reason):
+    check = status.domain_check("packaging.test", "psf", expires=days(left).timestamp(), now=NOW)
+    assert check.health == health and reason in check.reason
+    assert status.domain_check("packaging.test", "psf", now=NOW).health == UNKNOWN
+
+
+@pytest.mark.parametrize(("delegation", "health"), [("correct", GREEN), ("ds_missing", AMBER), ("wrong_ns", AMBER),
+                                                     ("lame", RED), ("stale_ds", RED), ("missing", RED),
+                                                     (None, UNKNOWN)])
+def test_domain_the_tenant_registers_by_its_delegation(delegation, health):
+    check = status.domain_check("pyladies.test", "tenant", delegation=delegation, now=NOW,
+                                expires=days(-5).timestamp())  # an expiry is not ours to judge there
+    assert check.health == health and "registered by the tenant" in check.reason
+
+
+def test_certificate_green_until_two_thirds_of_its_life_then_amber_then_red():
+    # 90 days, issued 10 days ago: due at day 60
+    assert status.certificate_check("web", days(-10), days(80), now=NOW).health == GREEN
+    late = status.certificate_check("web", days(-70), days(20), now=NOW)
+    assert late.health == AMBER and "due for renewal since" in late.reason
+    assert status.certificate_check("web", days(-95), days(-5), now=NOW).health == RED
+    assert status.certificate_check("web", None, None, now=NOW).reason == "not issued yet"
+    assert status.certificate_check("web", None, None, now=NOW, problem="unreadable (x)").health == RED
+
+
+def test_vm_and_backup():
+    assert status.vm_check("web1.packaging", "running").health == GREEN
+    assert status.vm_check("web1.packaging", "exited").health == RED
+    assert status.vm_check("web1.packaging", None).health == UNKNOWN
+    hours = dt.timedelta(hours=1)
+    assert status.backup_check("h", (NOW - 3 * hours).timestamp(), now=NOW).health == GREEN
+    assert status.backup_check("h", (NOW - 30 * hours).timestamp(), now=NOW).health == AMBER
+    assert status.backup_check("h", (NOW - 60 * hours).timestamp(), now=NOW).health == RED
+    assert status.backup_check("h", None, now=NOW).health == RED
+    assert status.backup_check("h", None, now=NOW, seen=False).health == UNKNOWN
+
+
+def test_the_worst_check_is_the_tenants_health():
+    assert status.worst([GREEN, UNKNOWN, AMBER]) == AMBER
+    assert status.worst([GREEN, RED, AMBER]) == RED
+    assert status.worst([GREEN, UNKNOWN]) == UNKNOWN
+    assert status.worst([]) == GREEN
+
+
+def test_facts_come_from_the_playbooks_textfiles(tmp_path):
+    (tmp_path / "psf_domains.prom").write_text(
+        "# HELP psf_domain_expiry_timestamp_seconds x\n# TYPE psf_domain_expiry_timestamp_seconds gauge\n"
+        'psf_domain_expiry_timestamp_seconds{domain="packaging.test",tenant="packaging"} 1.8e+09\n'
+        'psf_dnssec_chain_status{status="secure",tenant="packaging",zone="packaging.test"} 1\n'
+        'psf_dnssec_chain_status{status="bogus",tenant="packaging",zone="packaging.test"} 0\n')
+    (tmp_path / "psf_tenant_delegations.prom").write_text(
+        'psf_domain_delegation_status{domain="pyladies.test",status="correct",tenant="pyladies"} 0\n'
+        'psf_domain_delegation_status{domain="pyladies.test",status="lame",tenant="pyladies"} 1\n')
+    facts = status.Facts.read(tmp_path)
+    assert facts.expiry == {"packaging.test": 1.8e9}
+    assert facts.chain == {"packaging.test": "secure"} and facts.delegation == {"pyladies.test": "lame"}
+    assert status.Facts.read(tmp_path / "absent") == status.Facts()
+    assert status.metrics_dir({"psf_metrics_textfile_dir": "{{ psf_lab_dir }}/metrics", "psf_lab_dir": "/l"}) \
+        == Path("/l/metrics")
+    assert status.metrics_dir({"psf_metrics_textfile_dir": "{{ other }}/m"}) is None
+
+
+class Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.links: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.scripts += tag == "script"
+        self.links += [value for name, value in attrs if tag == "a" and name == "href"]
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def tenant(name: str, *checks: status.Check) -> status.TenantStatus:
+    return status.TenantStatus(name=name, display_name=f"<{name}> & co", kind="working-group", status="active",
+                               approval={"body": "psf-board", "date": "2024-06-20"},
+                               liaisons=[f"Ada <ada@{name}.test>"], services={"zones": 1}, checks=list(checks))
+
+
+def test_the_site_and_its_json_twin(tmp_path):
+    tenants = [tenant("good", status.Check("zone", "good.test", GREEN, "serial 7 on 2 name servers")),
+               tenant("broken", status.Check("zone", "broken.test", RED, "secondary1: unreachable"))]
+    status.write_site([*tenants, tenant("gone")], tmp_path, env="lab", now=NOW)
+    (tmp_path / "notes.html").write_text("not the status page's")
+    written = status.write_site(tenants, tmp_path, env="lab", now=NOW)
+    assert sorted(path.name for path in written) == ["broken.html", "good.html", "index.html", "status.json"]
+    # A tenant that left the registry loses its page; a file the page did not write stays.
+    assert not (tmp_path / "gone.html").exists() and (tmp_path / "notes.html").exists()
+
+    index = Text()
+    index.feed((tmp_path / "index.html").read_text())
+    text = " ".join(index.text)
+    assert index.scripts == 0 and sorted(index.links) == ["broken.html", "good.html"]
+    assert "<good> & co" in text and "Ada <ada@good.test>" in text and "psf-board, 2024-06-20" in text
+    assert "2 tenants in lab: 1 red, 1 green" in text
+    assert "<good>" not in (tmp_path / "index.html").read_text()  # escaped, not markup
+    assert 'name=viewport content="width=device-width' in (tmp_path / "index.html").read_text()
+
+    page = Text()
+    page.feed((tmp_path / "broken.html").read_text())
+    assert "secondary1: unreachable" in " ".join(page.text) and "index.html" in page.links
+
+    data = json.loads((tmp_path / "status.json").read_text())
+    assert data["health"] == RED and data["generated"] == "2026-12-04 12:00 UTC"
+    assert [(t["name"], t["health"]) for t in data["tenants"]] == [("good", GREEN), ("broken", RED)]
+    assert data["tenants"][1]["checks"] == [{"kind": "zone", "name": "broken.test", "health": RED,
+                                             "reason": "secondary1: unreachable"}]
