@@ -39,21 +39,36 @@ def metrics_file(directory: Path, playbook: str, check: bool) -> Path:
     return directory / f"{PREFIX}{safe}{'_check' if check else ''}.prom"
 
 
+SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def read_samples(path: Path) -> list[tuple[str, dict[str, str], float]]:
+    """The samples of a Prometheus textfile: (name, labels, value); nothing when the file is not
+    there, comments and values that are not numbers left out."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    samples = []
+    for line in text.splitlines():
+        match = SAMPLE.match(line)
+        if not match:
+            continue
+        try:
+            value = float(match["value"])
+        except ValueError:
+            continue
+        labels = {key: raw.replace('\\"', '"').replace("\\\\", "\\")
+                  for key, raw in LABEL.findall(match["labels"] or "")}
+        samples.append((match["name"], labels, value))
+    return samples
+
+
 def read_previous(path: Path) -> dict[str, float]:
     """The values of our own earlier file (metric name -> value; last_result left out)."""
-    values: dict[str, float] = {}
-    try:
-        text = path.read_text()
-    except OSError:
-        return values
-    for line in text.splitlines():
-        match = re.match(rf"^{PREFIX}(\w+)\{{[^}}]*\}} (\S+)$", line)
-        if match and match.group(1) != "last_result":
-            try:
-                values[match.group(1)] = float(match.group(2))
-            except ValueError:
-                continue
-    return values
+    return {name[len(PREFIX):]: value for name, _labels, value in read_samples(path)
+            if name.startswith(PREFIX) and name != f"{PREFIX}last_result"}
 
 
 def render(result: PlaybookResult, stale_after: float, previous: dict[str, float]) -> str:

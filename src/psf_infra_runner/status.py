@@ -19,14 +19,13 @@ import argparse
 import datetime as dt
 import html
 import json
-import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from psf_infra_runner import summary
+from psf_infra_runner import metrics, summary
 from psf_infra_runner.inventory import Inventory, InventoryError, project_root, read_inventory
 from psf_infra_runner.outcome import EXIT_INVALID_REGISTRY, EXIT_OK, write_atomically
 
@@ -171,26 +170,6 @@ def backup_check(host: str, last_success: float | None, *, now: dt.datetime, see
 
 # ---------------------------------------------------------------------------------------------- the facts
 
-SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)')
-LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def read_samples(path: Path) -> list[tuple[str, dict[str, str], float]]:
-    """The samples of a Prometheus textfile (name, labels, value); nothing when it is not there."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return []
-    samples = []
-    for line in text.splitlines():
-        match = SAMPLE.match(line)
-        if match and not line.startswith("#"):
-            labels = {key: value.replace('\\"', '"').replace("\\\\", "\\")
-                      for key, value in LABEL.findall(match["labels"] or "")}
-            samples.append((match["name"], labels, float(match["value"])))
-    return samples
-
-
 def metrics_dir(cvars: Mapping[str, Any]) -> Path | None:
     """psf_metrics_textfile_dir as the playbooks see it (ansible-inventory does not template: the lab's
     ``{{ psf_lab_dir }}/metrics`` is resolved here); None when it cannot be known."""
@@ -211,38 +190,15 @@ class Facts:
         facts = cls()
         if directory is None:
             return facts
-        for name, labels, value in read_samples(directory / "psf_domains.prom"):
+        for name, labels, value in metrics.read_samples(directory / "psf_domains.prom"):
             if name == "psf_domain_expiry_timestamp_seconds":
                 facts.expiry[labels.get("domain", "")] = value
             elif name == "psf_dnssec_chain_status" and value == 1:
                 facts.chain[labels.get("zone", "")] = labels.get("status", "")
-        for name, labels, value in read_samples(directory / "psf_tenant_delegations.prom"):
+        for name, labels, value in metrics.read_samples(directory / "psf_tenant_delegations.prom"):
             if name == "psf_domain_delegation_status" and value == 1:
                 facts.delegation[labels.get("domain", "")] = labels.get("status", "")
         return facts
-
-
-def certificate_dates(path: Path) -> tuple[dt.datetime | None, dt.datetime | None, str | None]:
-    if not path.is_file():
-        return None, None, None
-    try:
-        from cryptography import x509
-
-        cert = x509.load_pem_x509_certificate(path.read_bytes())
-        return cert.not_valid_before_utc, cert.not_valid_after_utc, None
-    except ValueError as err:
-        return None, None, f"unreadable ({err})"
-
-
-def serials_of(zone: str, servers: Sequence[tuple]) -> dict[str, int | str]:
-    found: dict[str, int | str] = {}
-    for server in servers:
-        if len(server) != 3:
-            found[server[0]] = server[1]
-            continue
-        value = summary.soa_serial(zone, server[1], server[2])
-        found[server[0]] = int(value) if value.isdigit() else value
-    return found
 
 
 def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantStatus]:
@@ -263,7 +219,7 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantSt
             services={key: len(value) for key, value in services.items() if isinstance(value, list)})
         for zone in services.get("zones") or []:
             zone_name = str(zone["name"]).rstrip(".")
-            status.checks.append(zone_check(zone_name, serials_of(zone_name, servers)))
+            status.checks.append(zone_check(zone_name, summary.serials_of(zone_name, servers)))
             if zone.get("dnssec", True):
                 status.checks.append(dnssec_check(zone_name, facts.chain.get(zone_name)))
         for domain in services.get("domains") or []:
@@ -272,9 +228,10 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantSt
                                               expires=facts.expiry.get(domain_name),
                                               delegation=facts.delegation.get(domain_name)))
         for certificate in services.get("certificates") or []:
-            not_before, not_after, problem = certificate_dates(store / name / certificate["name"] / "cert.pem")
-            status.checks.append(certificate_check(certificate["name"], not_before, not_after, now=now,
-                                                   problem=problem))
+            cert, problem = summary.read_certificate(store / name / certificate["name"] / "cert.pem")
+            status.checks.append(certificate_check(
+                certificate["name"], cert.not_valid_before_utc if cert else None,
+                cert.not_valid_after_utc if cert else None, now=now, problem=problem))
         for vm in services.get("vms") or []:
             host = f"{vm['name']}.{name}"
             container = machines.get(host)

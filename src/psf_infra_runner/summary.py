@@ -29,7 +29,7 @@ def use_collection(root: Path) -> None:
         sys.path.insert(0, path)
 
 
-def soa_serial(zone: str, address: str, port: int) -> str:
+def soa_serial(zone: str, address: str, port: int) -> int | str:
     """The serial the server serves for ``zone`` (authoritative answer), else why not, in a few words."""
     from ansible_collections.psf.infra.plugins.module_utils.dns.client import (
         DnsError,
@@ -38,25 +38,33 @@ def soa_serial(zone: str, address: str, port: int) -> str:
     )
 
     try:
-        return str(DnsServer(address, port, timeout=2).soa_serial(zone))
+        return DnsServer(address, port, timeout=2).soa_serial(zone)
     except NameServerUnavailable as err:
         return f"unreachable ({err.reason})"
     except DnsError as err:
         return f"not served ({str(err).split(': ', 1)[-1].split('; check', 1)[0]})"
 
 
-def certificate_line(path: Path) -> str:
+def read_certificate(path: Path) -> tuple[Any, str | None]:
+    """The certificate at ``path`` (a cryptography ``x509.Certificate``, None when there is none),
+    and why it cannot be read."""
     if not path.is_file():
-        return "not issued yet"
+        return None, None
     try:
         from cryptography import x509
 
-        cert = x509.load_pem_x509_certificate(path.read_bytes())
-        expires = cert.not_valid_after_utc
-        days = (expires - dt.datetime.now(dt.UTC)).days
-        return f"valid until {expires:%Y-%m-%d} ({days} days), issuer {cert.issuer.rfc4514_string()}"
+        return x509.load_pem_x509_certificate(path.read_bytes()), None
     except (ValueError, ImportError) as err:
-        return f"unreadable ({err})"
+        return None, f"unreadable ({err})"
+
+
+def certificate_line(path: Path) -> str:
+    cert, problem = read_certificate(path)
+    if cert is None:
+        return problem or "not issued yet"
+    expires = cert.not_valid_after_utc
+    days = (expires - dt.datetime.now(dt.UTC)).days
+    return f"valid until {expires:%Y-%m-%d} ({days} days), issuer {cert.issuer.rfc4514_string()}"
 
 
 def certificate_store(cvars: dict[str, Any]) -> Path:
@@ -137,9 +145,14 @@ def name_servers(cvars: dict[str, Any]) -> list[tuple[str, str, int] | tuple[str
     return servers
 
 
+def serials_of(zone: str, servers: Sequence[tuple]) -> dict[str, int | str]:
+    """Per name server (``name_servers``): the serial it serves for ``zone``, or why not."""
+    return {server[0]: soa_serial(zone, server[1], server[2]) if len(server) == 3 else server[1]
+            for server in servers}
+
+
 def zone_serials(zone: str, servers: list[tuple[str, str, int] | tuple[str, str]]) -> str:
-    return "  ".join(f"{server[0]}={soa_serial(zone, server[1], server[2]) if len(server) == 3 else server[1]}"
-                     for server in servers)
+    return "  ".join(f"{role}={serial}" for role, serial in serials_of(zone, servers).items())
 
 
 def render(inventory: Inventory, root: Path) -> list[str]:
