@@ -16,6 +16,7 @@ from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraEr
 
 from psf_lab import acme, bind, dnsclient, resolver, smtp
 from psf_lab.config import (
+    CATALOG_ZONE,
     HOST,
     INFRA_NAMESERVERS,
     INFRA_ZONE,
@@ -81,6 +82,40 @@ def _wait_healthy(paths: LabPaths, service: str, predicate: Callable[[], Any], w
     return wait_healthy(paths, service, predicate, what, timeout)
 
 
+def _secondary_caught_up(paths: LabPaths) -> None:
+    """Wait until ns2 serves every zone of ns1 (infra, catalog, members) at ns1's serial.
+
+    A secondary that starts with zones on disk loads them and does not ask its primary before the
+    SOA refresh timer (an hour): a change ns1 made while ns2 was down (an UPDATE, a re-signing at
+    start) was NOTIFYed to nobody. So each zone that lags is refreshed with rndc, every 2 s at most
+    while it still lags. A member ns2 has not added yet (the catalog is behind too) is waited for.
+    """
+    ns1_port, ns2_port = SERVICES["ns1"].port, SERVICES["ns2"].port
+    zones = [INFRA_ZONE, CATALOG_ZONE, *bind.catalog_members(paths)]
+    refreshed_at: dict[str, float] = {}
+    lagging: list[str] = []
+
+    def caught_up() -> bool:
+        lagging.clear()
+        for zone in zones:
+            wanted = dnsclient.soa_serial(ns1_port, zone)
+            if wanted is None:  # removed from ns1 meanwhile: nothing to follow
+                continue
+            seen = dnsclient.soa_serial(ns2_port, zone)
+            if seen == wanted:
+                continue
+            lagging.append(f"{zone} ({seen} < {wanted})" if seen is not None else f"{zone} (not served)")
+            if seen is not None and time.monotonic() - refreshed_at.get(zone, 0.0) > 2.0:
+                bind.run_rndc(paths, "ns2", "refresh", zone.rstrip("."), check=False)
+                refreshed_at[zone] = time.monotonic()
+        return not lagging
+
+    try:
+        _wait_healthy(paths, "ns2", caught_up, "every zone at ns1's serial on the secondary")
+    except LabError as exc:
+        raise LabError(f"{exc}\nstill lagging on ns2: {', '.join(lagging)}") from None
+
+
 def _log(verbose: bool, message: str) -> None:
     if verbose:
         print(message, file=sys.stderr, flush=True)
@@ -133,9 +168,7 @@ def up(paths: LabPaths | None = None, verbose: bool = False) -> dict[str, Any]:
     resolver.write_stubs(paths, [INFRA_ZONE, *bind.catalog_members(paths)])
     start("resolver", lambda: resolver.start_resolver(paths))
 
-    serial = dnsclient.soa_serial(ns1_port, INFRA_ZONE)
-    _wait_healthy(paths, "ns2", lambda: dnsclient.soa_serial(SERVICES["ns2"].port, INFRA_ZONE) == serial,
-                  f"{INFRA_ZONE} at serial {serial} on the secondary")
+    _secondary_caught_up(paths)
     for service in ("resolver", "acme", "smtp"):
         _wait_healthy(paths, service, lambda s=service: check_service(paths, s)[0], "health check")
     if "acme" in started or not (paths.pebble / "issuing-root.pem").exists():

@@ -28,6 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dns.query
+import dns.rcode
+import dns.update
 import labctl
 import pytest
 import yaml
@@ -197,6 +200,26 @@ def dns_zone_task(lab, zone: str) -> dict[str, Any]:
         "server": "127.0.0.1", "port": lab.port("ns1"), "zone": zone,
         "tsig_key_name": key["name"], "tsig_key_algorithm": key["algorithm"], "tsig_key_secret": key["secret"],
         "records": [{"name": "down-test", "type": "TXT", "values": ['"served"']}]}}
+
+
+def test_a_secondary_started_after_a_change_serves_the_primarys_serial(lab, zone):
+    """ns2 loads its zones from disk when it starts and, left alone, learns of a change made while it
+    was down only at the SOA refresh (an hour; nobody NOTIFYed it). `labctl up` returns once ns2
+    serves ns1's serial of every zone (found on a second `make demo` after `make lab-down`)."""
+    ns1, ns2 = lab.port("ns1"), lab.port("ns2")
+    deadline = time.monotonic() + 30
+    while labctl.soa_serial(ns2, f"{zone}.") is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    before = labctl.soa_serial(ns2, f"{zone}.")
+    assert before is not None, f"ns2 never served {zone}"
+    with stopped("ns2"):
+        update = dns.update.UpdateMessage(f"{zone}.", keyring=lab.tsig("staff-key"))
+        update.add(f"while-down.{zone}.", 60, "TXT", '"changed while ns2 was down"')
+        assert dns.query.tcp(update, "127.0.0.1", port=ns1, timeout=10).rcode() == dns.rcode.NOERROR
+        changed = labctl.soa_serial(ns1, f"{zone}.")
+        assert changed != before
+    # stopped() started ns2 again through labctl.up(), which returned: no waiting here
+    assert labctl.soa_serial(ns2, f"{zone}.") == changed
 
 
 def test_a_stopped_primary_is_named_by_dns_zone(lab, zone):
