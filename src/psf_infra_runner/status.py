@@ -257,8 +257,14 @@ STYLE = (
     ".health{display:inline-block;padding:0 .5rem;border-radius:.6rem;font-weight:600;white-space:nowrap}"
     ".green{background:#2e7d32;color:#fff}.amber{background:#f9a825;color:#000}.red{background:#c62828;color:#fff}"
     ".unknown{background:#757575;color:#fff}"
+    # a check's row: a stripe of its colour at the left, the text on the page's own background
+    ".check-green{--health:#2e7d32}.check-amber{--health:#f9a825}.check-red{--health:#c62828}"
+    ".check-unknown{--health:#757575}tr[class^=check-]>td:first-child{border-left:.35rem solid var(--health)}"
     "@media (max-width:40rem){table,tbody,tr,td,th{display:block}thead{display:none}"
-    "tr{border-bottom:1px solid #8886;padding:.4rem 0}td{border:0;padding:.1rem 0}}"
+    "tr{border-bottom:1px solid #8886;padding:.4rem 0}td{border:0;padding:.1rem 0}"
+    "tr[class^=check-]{border-left:.35rem solid var(--health);padding-left:.6rem}"
+    "tr[class^=check-]>td:first-child{border-left:0}"
+    "tr[class^=check-]>td:nth-child(-n+2){display:inline;font-weight:600;padding-right:.4rem}}"
 )
 
 
@@ -297,7 +303,7 @@ def index_html(tenants: Sequence[TenantStatus], generated: str, env: str) -> str
 
 def tenant_html(tenant: TenantStatus, generated: str) -> str:
     esc = html.escape
-    rows = "".join(f'<tr class="{esc(check.health)}"><td>{esc(check.kind)}</td><td>{esc(check.name)}</td>'
+    rows = "".join(f'<tr class="check-{esc(check.health)}"><td>{esc(check.kind)}</td><td>{esc(check.name)}</td>'
                    f"<td>{badge(check.health)}</td><td>{esc(check.reason)}</td></tr>" for check in tenant.checks)
     body = (f'<p><a href="index.html">all tenants</a></p><p>{esc(tenant.name)}: {esc(tenant.kind)}, '
             f"{esc(tenant.status)}; liaisons: {esc(', '.join(tenant.liaisons)) or 'nobody'}. Overall "

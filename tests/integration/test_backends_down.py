@@ -34,6 +34,8 @@ import dns.update
 import labctl
 import pytest
 import yaml
+from ansible_cli import run
+from browser_support import PHONE, chromium, served
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -175,6 +177,26 @@ def test_a_stopped_name_server_is_named_by_the_dns_playbook(lab, dns_converged, 
 
     again = ansible_playbook(REPO / "playbooks" / "dns.yml")
     assert_converged(again, "lab-ns1", "lab-ns2")
+
+
+def test_a_stopped_name_server_turns_the_status_page_red_in_a_browser(lab, tmp_path):
+    """The status page while ns2 is really stopped, loaded in headless Chromium on a phone: every zone
+    red with the reason naming the server, the tenant red overall (a screenshot is kept)."""
+    with stopped("ns2"):
+        result = run("psf-infra", "status", "-i", str(LAB_INVENTORY), "-o", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    status = json.loads((tmp_path / "status.json").read_text())
+    tenant = next(entry for entry in status["tenants"] if entry["name"] == "packaging")
+    with served(tmp_path) as base, chromium(mobile=PHONE) as browser:
+        browser.open(f"{base}/packaging.html")
+        shown = browser.script("""return {overall: document.querySelector('p .health').textContent,
+            rows: [...document.querySelectorAll('tbody tr')].map(row => [row.cells[0].innerText,
+                row.cells[1].innerText, row.querySelector('.health').textContent, row.cells[3].innerText])}""")
+        browser.screenshot("status-page/packaging-ns2-stopped-phone")
+    zones = [row for row in shown["rows"] if row[0] == "zone"]
+    assert {row[1] for row in zones} == {check["name"] for check in tenant["checks"] if check["kind"] == "zone"}
+    assert zones and all(row[2] == "red" and "unreachable" in row[3] for row in zones), shown
+    assert shown["overall"] == "red"
 
 
 # ---- the DNS modules and the ACME CA, on a zone of this module ------------------------------------
