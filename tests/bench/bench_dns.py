@@ -8,6 +8,10 @@ All tools write to the same lab BIND (ns1) in one run, each into its own fresh u
   passed as a variable; the same task reading the records from a BIND zone file (``zone_file``); and
   the records task with ``psf_dns_in_process: false`` (``shipped``: the module shipped the classic way,
   AnsiballZ and a new Python, instead of running in ansible-playbook through its action plugin).
+- ``registry``: playbooks/dns.yml's own tasks (its play's vars and tasks, read from the playbook) with the
+  zone declared in a one-tenant registry read by the psf.infra.tenants inventory plugin, once with inline
+  ``records`` in the tenant file and once with a BIND ``zone_file`` beside it: what staff and cron wait for.
+  Every ansible-playbook row reports the task's time and the whole process's.
 - ``raw``: dnspython by hand, the floor: UPDATE messages packed to ~64 KiB over one TCP connection,
   no read for create/change (it already knows the zone), one AXFR for the no-op (reading is the
   least any tool must do to know that nothing changed).
@@ -87,19 +91,24 @@ class ChildCpu:
 
 # ---- (a) psf.infra.dns_zone through ansible-playbook --------------------------------------------
 
-def run_playbook(workdir: Path, playbook: list, variables: dict) -> tuple[list[dict], float]:
-    """ansible-playbook with the bench_timer callback: (per-task entries, wall time of the process)."""
+def run_playbook(workdir: Path, playbook: list, variables: dict | None,
+                 inventory: str = "localhost,") -> tuple[list[dict], float]:
+    """ansible-playbook with the bench_timer callback: (per-task entries, wall time of the process).
+
+    ``variables`` go in as ``-e @vars.json`` (None: no extra vars)."""
     (workdir / "playbook.yml").write_text(yaml.safe_dump(playbook, sort_keys=False))
-    (workdir / "vars.json").write_text(json.dumps(variables))
+    extra = []
+    if variables is not None:
+        (workdir / "vars.json").write_text(json.dumps(variables))
+        extra = ["-e", "@vars.json"]
     timer_file = workdir / "timer.jsonl"
     timer_file.unlink(missing_ok=True)
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), BENCH_TIMER_FILE=str(timer_file),
                ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).resolve().parent / "callback_plugins"),
                ANSIBLE_CALLBACKS_ENABLED="bench_timer")
     started = time.perf_counter()
-    completed = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", "playbook.yml",
-                                "-e", "@vars.json"], cwd=workdir, env=env, capture_output=True, text=True,
-                               check=False)
+    completed = subprocess.run([str(BIN / "ansible-playbook"), "-i", inventory, "playbook.yml", *extra],
+                               cwd=workdir, env=env, capture_output=True, text=True, check=False)
     total = time.perf_counter() - started
     entries = [json.loads(line) for line in timer_file.read_text().splitlines()] if timer_file.exists() else []
     if completed.returncode != 0 or not entries or any(entry.get("failed") for entry in entries):
@@ -124,7 +133,7 @@ def run_dns_zone(workdir: Path, zone: str, records: list[dict], in_process: bool
     return entries[0]["seconds"], total, entries[0]
 
 
-def run_dns_zone_file(workdir: Path, zone: str, records: list[dict]) -> float:
+def run_dns_zone_file(workdir: Path, zone: str, records: list[dict]) -> tuple[float, float]:
     """The same task with the records in a BIND zone file the module reads itself: what the module
     costs when the records do not travel through Ansible's templating and argument passing."""
     key = lab_key()
@@ -139,8 +148,56 @@ def run_dns_zone_file(workdir: Path, zone: str, records: list[dict]) -> float:
     playbook = [{"name": "bench", "hosts": "localhost", "gather_facts": False,
                  "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
                  "tasks": [task]}]
-    entries, _ = run_playbook(workdir, playbook, {"bench_secret": key["secret"]})
-    return entries[0]["seconds"]
+    entries, total = run_playbook(workdir, playbook, {"bench_secret": key["secret"]})
+    return entries[0]["seconds"], total
+
+
+def write_registry(directory: Path, zone: str, records: list[dict], zone_file: bool) -> Path:
+    """A one-tenant registry (tenants.yml + tenants/bench.yml) declaring ``zone`` with ``records``, inline
+    or as a BIND zone file beside the tenant file (with the apex NS that the registry adds to inline records)."""
+    settings = yaml.safe_load((REPO / "inventories/lab/tenants.yml").read_text())
+    settings["quotas"] = {"default": {"max_vms": 2, "sizes": ["small"]}}
+    (directory / "tenants" / "zones").mkdir(parents=True, exist_ok=True)
+    (directory / "tenants.yml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    declared: dict = {"name": zone.rstrip("."), "dnssec": False}
+    if zone_file:
+        lines = [f"$ORIGIN {zone}", "$TTL 300", *(f"@ 300 NS {value}" for value in NS_RECORD["values"]),
+                 *(f"{record['name']} {record['ttl']} A {record['values'][0]}" for record in records)]
+        (directory / "tenants" / "zones" / f"{zone}zone").write_text("\n".join(lines) + "\n")
+        declared["zone_file"] = f"zones/{zone}zone"
+    else:
+        declared["records"] = records
+    tenant = {"name": "bench", "display_name": "Benchmark tenant", "kind": "working-group",
+              "approval": {"body": "psf-membership", "date": "2020-01-01"}, "status": "active",
+              "members": [{"name": "Bench Liaison", "email": "liaison@bench.test"}],
+              "services": {"domains": [{"name": zone.rstrip("."), "registrar": "tenant"}], "zones": [declared]}}
+    (directory / "tenants" / "bench.yml").write_text(yaml.safe_dump(tenant, sort_keys=False))
+    return directory / "tenants.yml"
+
+
+def run_registry(workdir: Path, zone: str, records: list[dict], zone_file: bool) -> tuple[float, float, dict]:
+    """playbooks/dns.yml's play "Tenant zones hold what the tenant files declare" as it is (its vars, the
+    child-key read, an empty loop here, and the publish task over every tenant zone), minus the wait for
+    the secondaries, on a registry read by the psf.infra.tenants inventory plugin. ``force`` is added
+    because the bench replaces whole zones."""
+    key, state = lab_key(), labctl.load_state()
+    plays = yaml.safe_load((REPO / "playbooks" / "dns.yml").read_text())
+    play = next(play for play in plays if play["name"] == "Tenant zones hold what the tenant files declare")
+    tasks = [dict(task) for task in play["tasks"] if "psf.infra.dns_zone" in task
+             or task["name"].startswith("Read the keys of each signed child zone")]
+    publish = next(task for task in tasks if "psf.infra.dns_zone" in task)
+    publish["psf.infra.dns_zone"] = dict(publish["psf.infra.dns_zone"], force=True)
+    variables = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                 "psf_dns_primary": {"address": "127.0.0.1", "port": ns1_port()},
+                 "psf_dns_staff_key": {name: key[name] for name in ("name", "algorithm", "secret")},
+                 "psf_dns_nameservers": state["zones"]["nameservers"], **play["vars"]}
+    playbook = [{"name": play["name"], "hosts": "localhost", "gather_facts": False, "vars": variables,
+                 "tasks": tasks}]
+    directory = workdir / ("registry-file" if zone_file else "registry-inline")
+    inventory = write_registry(directory, zone, records, zone_file)
+    entries, total = run_playbook(workdir, playbook, None, inventory=str(inventory))
+    entry = next(entry for entry in entries if entry["task"] == publish["name"])
+    return entry["seconds"], total, entry
 
 
 # ---- (b) raw dnspython: the floor ---------------------------------------------------------------
@@ -260,6 +317,8 @@ class Zones:
 
 
 def fmt(seconds: float | None) -> str:
+    if isinstance(seconds, int):  # a count (UPDATE messages)
+        return f"{seconds:7d}"
     return "-" if seconds is None else f"{seconds:7.2f}"
 
 
@@ -269,22 +328,32 @@ def ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{numerator / denominator:5.1f}x"
 
 
+TOOLS = ("dns_zone", "zone_file", "shipped", "registry", "raw", "octodns", "nsupdate")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--tools", default=",".join(TOOLS),
+                        help=f"comma-separated, any of {', '.join(TOOLS)} (default: all)")
     parser.add_argument("--skip-octodns", action="store_true")
     parser.add_argument("--skip-nsupdate", action="store_true")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    tools = set(args.tools.split(","))
+    if tools - set(TOOLS):
+        parser.error(f"unknown tools: {', '.join(sorted(tools - set(TOOLS)))}")
+    tools -= {"octodns"} if args.skip_octodns else set()
+    tools -= {"nsupdate"} if args.skip_nsupdate else set()
     started_load = os.getloadavg()
-    octodns_sync = None if args.skip_octodns else ensure_octodns()
+    octodns_sync = ensure_octodns() if "octodns" in tools else None
     zones = Zones()
     rows = []
     nsupdate_per_record: dict[str, float] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-dns-") as tmp:
             workdir = Path(tmp)
-            if not args.skip_nsupdate:
+            if "nsupdate" in tools:
                 zone = zones.new("nsupdate")
                 sample = zone_records(NSUPDATE_SAMPLE)
                 nsupdate_per_record["create"] = run_nsupdate(workdir, zone, sample) / NSUPDATE_SAMPLE
@@ -293,65 +362,100 @@ def main() -> None:
                 nsupdate_per_record["noop"] = run_nsupdate(workdir, zone, changed) / NSUPDATE_SAMPLE
             for size in sizes:
                 base, changed = zone_records(size), zone_records(size, changed=size // 100)
-                module_zone, raw_zone = zones.new(f"mod{size}"), zones.new(f"raw{size}")
-                file_zone, shipped_zone = zones.new(f"file{size}"), zones.new(f"ship{size}")
-                octo_zone = zones.new(f"octo{size}") if octodns_sync else None
+                zone_of = {tool: zones.new(f"{tool.replace('_', '')[:4]}{size}")
+                           for tool in ("dns_zone", "zone_file", "shipped", "raw", "octodns") if tool in tools}
+                if "registry" in tools:
+                    zone_of["registry"] = zones.new(f"reg{size}")
+                    zone_of["registry_file"] = zones.new(f"regf{size}")
                 for scenario, records in (("create", base), ("change", changed), ("noop", changed)):
-                    with ChildCpu() as task_cpu:
-                        task, total, result = run_dns_zone(workdir, module_zone, records)
-                    with ChildCpu() as file_cpu:
-                        file_task = run_dns_zone_file(workdir, file_zone, records)
-                    shipped, _total, _result = run_dns_zone(workdir, shipped_zone, records, in_process=False)
-                    if scenario == "create":
-                        raw, raw_cpu = raw_send(raw_zone, base, replace=False)
-                    elif scenario == "change":
-                        raw, raw_cpu = raw_send(raw_zone, changed[: size // 100], replace=True)
-                    else:
-                        raw, raw_cpu = raw_read(raw_zone)
-                    with ChildCpu() as octo_cpu:
-                        octo = run_octodns(octodns_sync, workdir, octo_zone, records) if octodns_sync else None
+                    row: dict = {"size": size, "scenario": scenario}
+                    if "dns_zone" in tools:
+                        with ChildCpu() as task_cpu:
+                            row["task"], row["total"], result = run_dns_zone(workdir, zone_of["dns_zone"], records)
+                        row.update(cpu=task_cpu.seconds, messages=result["messages_sent"],
+                                   changed=result["changed"])
+                    if "zone_file" in tools:
+                        with ChildCpu() as file_cpu:
+                            row["file"], row["file_total"] = run_dns_zone_file(workdir, zone_of["zone_file"], records)
+                        row["file_cpu"] = file_cpu.seconds
+                    if "shipped" in tools:
+                        row["shipped"], row["shipped_total"], _result = run_dns_zone(
+                            workdir, zone_of["shipped"], records, in_process=False)
+                    if "registry" in tools:
+                        row["reg"], row["reg_total"], result = run_registry(workdir, zone_of["registry"], records,
+                                                                            zone_file=False)
+                        row["reg_file"], row["reg_file_total"], file_result = run_registry(
+                            workdir, zone_of["registry_file"], records, zone_file=True)
+                        row["reg_changed"] = (result["changed"], file_result["changed"])
+                    if "raw" in tools:
+                        if scenario == "create":
+                            row["raw"], row["raw_cpu"] = raw_send(zone_of["raw"], base, replace=False)
+                        elif scenario == "change":
+                            row["raw"], row["raw_cpu"] = raw_send(zone_of["raw"], changed[: size // 100],
+                                                                  replace=True)
+                        else:
+                            row["raw"], row["raw_cpu"] = raw_read(zone_of["raw"])
+                    if octodns_sync:
+                        with ChildCpu() as octo_cpu:
+                            row["octodns"] = run_octodns(octodns_sync, workdir, zone_of["octodns"], records)
+                        row["octo_cpu"] = octo_cpu.seconds
                     nsupdate = nsupdate_per_record.get(scenario)
-                    rows.append({"size": size, "scenario": scenario, "task": task, "total": total, "raw": raw,
-                                 "file": file_task, "shipped": shipped, "cpu": task_cpu.seconds,
-                                 "file_cpu": file_cpu.seconds,
-                                 "raw_cpu": raw_cpu, "octo_cpu": octo_cpu.seconds if octodns_sync else None,
-                                 "octodns": octo, "nsupdate": nsupdate * size if nsupdate else None,
-                                 "messages": result["messages_sent"], "changed": result["changed"]})
-                    print(f"  {size:>6} {scenario:<7} task {task:6.2f}s  playbook {total:6.2f}s  zone_file task "
-                          f"{file_task:6.2f}s  raw {raw:6.2f}s"
-                          f"  octoDNS {fmt(octo)}s  ({result['messages_sent']} UPDATE messages)", flush=True)
+                    row["nsupdate"] = nsupdate * size if nsupdate else None
+                    rows.append(row)
+                    print(f"  {size:>6} {scenario:<7} dns_zone task/process {fmt(row.get('task'))}/"
+                          f"{fmt(row.get('total'))}s  dns.yml+registry task/process {fmt(row.get('reg'))}/"
+                          f"{fmt(row.get('reg_total'))}s (zone file {fmt(row.get('reg_file'))}/"
+                          f"{fmt(row.get('reg_file_total'))}s)  raw {fmt(row.get('raw'))}s  "
+                          f"octoDNS {fmt(row.get('octodns'))}s  changed {row.get('changed', '-')}"
+                          f" {row.get('reg_changed', '')}", flush=True)
     finally:
         zones.remove_all()
-    print()
-    header = (f"{'records':>7} | {'scenario':<8} | {'dns_zone task':>13} | {'zone_file':>9} | {'shipped':>7} | "
-              f"{'playbook':>8} | {'raw floor':>9} | {'octoDNS':>7} | {'nsupdate*':>9} | {'task/raw':>8} | "
-              f"{'file/raw':>8} | {'octoDNS/task':>12} | {'octoDNS/file':>12} | {'msgs':>4}")
-    print(header)
-    print("-" * len(header))
+    print_tables(rows)
+    print(f"load average (1, 5, 15 min) at start {started_load}, at the end {os.getloadavg()} on {os.cpu_count()} CPUs")
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, str]]) -> None:
+    """``columns``: (heading, key); a key ``a/b`` prints the ratio of two fields."""
+    widths = [max(len(heading), 8) for heading, _key in columns]
+    header = " | ".join(f"{heading:>{width}}" for (heading, _key), width in zip(columns, widths, strict=True))
+    print(f"{'records':>7} | {'scenario':<8} | {header}")
+    print("-" * (len(header) + 21))
     for row in rows:
-        print(f"{row['size']:>7} | {row['scenario']:<8} | {fmt(row['task']):>13} | {fmt(row['file']):>9} | "
-              f"{fmt(row['shipped']):>7} | {fmt(row['total']):>8} | {fmt(row['raw']):>9} | "
-              f"{fmt(row['octodns']):>7} | {fmt(row['nsupdate']):>9} | {ratio(row['task'], row['raw']):>8} | "
-              f"{ratio(row['file'], row['raw']):>8} | "
-              f"{ratio(row['octodns'], row['task']):>12} | {ratio(row['octodns'], row['file']):>12} | "
-              f"{row['messages']:>4}")
+        cells = []
+        for (_heading, key), width in zip(columns, widths, strict=True):
+            if "/" in key:
+                numerator, denominator = key.split("/")
+                cells.append(f"{ratio(row.get(numerator), row.get(denominator)):>{width}}")
+            else:
+                cells.append(f"{fmt(row.get(key)):>{width}}")
+        print(f"{row['size']:>7} | {row['scenario']:<8} | {' | '.join(cells)}")
     print()
-    header = (f"{'records':>7} | {'scenario':<8} | {'playbook CPU':>12} | {'zone_file CPU':>13} | "
-              f"{'raw CPU':>7} | {'octoDNS CPU':>11} | {'octoDNS/playbook':>16}")
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        print(f"{row['size']:>7} | {row['scenario']:<8} | {fmt(row['cpu']):>12} | {fmt(row['file_cpu']):>13} | "
-              f"{fmt(row['raw_cpu']):>7} | {fmt(row['octo_cpu']):>11} | {ratio(row['octo_cpu'], row['cpu']):>16}")
-    print("\nCPU = user + system seconds of the whole process tree (client side; BIND's own work is not in it).")
-    print("\nseconds; dns_zone task = the one Ansible task (task start to result, bench_timer callback),")
-    print("playbook = the whole ansible-playbook process; zone_file = the same task reading a BIND zone file")
-    print("(the records do not go through Ansible's templating and module arguments);")
+
+
+def print_tables(rows: list[dict]) -> None:
+    print("\nThe whole ansible-playbook process beside its dns_zone task, and octoDNS's whole process (seconds):\n")
+    print_table(rows, [("dns_zone task", "task"), ("process", "total"), ("zone_file task", "file"),
+                       ("process", "file_total"), ("dns.yml task", "reg"), ("process", "reg_total"),
+                       ("dns.yml zone file task", "reg_file"), ("process", "reg_file_total"),
+                       ("octoDNS process", "octodns"), ("octoDNS/process", "octodns/total")])
+    print("Against the floor and the others (seconds):\n")
+    print_table(rows, [("dns_zone task", "task"), ("zone_file", "file"), ("shipped", "shipped"),
+                       ("raw floor", "raw"), ("octoDNS", "octodns"), ("nsupdate*", "nsupdate"),
+                       ("task/raw", "task/raw"), ("file/raw", "file/raw"), ("octoDNS/task", "octodns/task"),
+                       ("octoDNS/file", "octodns/file"), ("msgs", "messages")])
+    print("CPU seconds (user + system) of the whole process tree (client side; BIND's own work is not in it):\n")
+    print_table(rows, [("playbook CPU", "cpu"), ("zone_file CPU", "file_cpu"), ("raw CPU", "raw_cpu"),
+                       ("octoDNS CPU", "octo_cpu"), ("octoDNS/playbook", "octo_cpu/cpu")])
+    print("dns_zone task = one Ansible task, records passed as a variable (-e @vars.json), from task start to")
+    print("result (bench_timer callback); process = the whole ansible-playbook process around it (start-up,")
+    print("inventory, variables, the task, callbacks, exit): what staff and cron wait for.")
+    print("zone_file = the same task reading a BIND zone file (the records do not go through Ansible's variables);")
+    print("dns.yml = playbooks/dns.yml's play with the zone in a one-tenant registry (psf.infra.tenants inventory),")
+    print("inline records in the tenant file / (zone file) a BIND zone file beside it; its task includes the loop.")
     print("shipped = the records task with psf_dns_in_process=false: the module shipped and started the classic")
     print("way (AnsiballZ, a new Python) instead of running in ansible-playbook through the action plugin;")
     print("raw floor = dnspython by hand (create/change: UPDATEs only; no-op: one AXFR);")
     print(f"nsupdate* = community.general.nsupdate looping over {NSUPDATE_SAMPLE} records, scaled to the size.")
-    print(f"load average (1, 5, 15 min) at start {started_load}, at the end {os.getloadavg()} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
