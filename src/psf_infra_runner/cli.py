@@ -198,7 +198,7 @@ def check_registry(args: argparse.Namespace, root: Path, result: PlaybookResult)
     if result.rc == 0 or result.timed_out or result.stats or result.problems:
         return
     try:
-        read_inventory(args.inventory, root)
+        read_inventory(args.inventory, root, args.vault_password_file)
     except InventoryError as err:
         result.invalid_registry = str(err)
 
@@ -213,7 +213,7 @@ def tenant_problem(args: argparse.Namespace, root: Path, playbooks: list[Path]) 
         return (f"--tenant {args.tenant} runs playbooks/tenant.yml: name that playbook alone "
                 f"(psf-infra run tenant --tenant {args.tenant})")
     try:
-        tenants = read_inventory(args.inventory, root).tenants
+        tenants = read_inventory(args.inventory, root, args.vault_password_file).tenants
     except InventoryError:
         return None  # the run reports an invalid registry itself (exit 3)
     if args.tenant not in tenants:
@@ -335,7 +335,7 @@ def command_drift(args: argparse.Namespace) -> int:
     if summary_ is None:
         return code
     try:
-        inventory = read_inventory(args.inventory, root)
+        inventory = read_inventory(args.inventory, root, args.vault_password_file)
     except InventoryError as err:
         print(f"psf-infra: {err}", file=sys.stderr)
         return EXIT_INVALID_REGISTRY
@@ -391,7 +391,7 @@ def command_validate(args: argparse.Namespace) -> int:
     root = project_root()
     args.inventory = resolve_inventory(root, args.inventory)
     try:
-        inventory = read_inventory(args.inventory, root)
+        inventory = read_inventory(args.inventory, root, args.vault_password_file)
     except InventoryError as err:
         print(err, file=sys.stderr)
         return EXIT_INVALID_REGISTRY
@@ -399,12 +399,19 @@ def command_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def vault_option(args: argparse.Namespace) -> list[str]:
+    return ["--vault-password-file", args.vault_password_file] if args.vault_password_file else []
+
+
 def command_summary(args: argparse.Namespace) -> int:
-    return summary.main(["--inventory", args.inventory])
+    return summary.main(["--inventory", args.inventory, *vault_option(args)])
 
 
 def command_status(args: argparse.Namespace) -> int:
-    return status.main(["--inventory", args.inventory, *(["--output", args.output] if args.output else [])])
+    return status.main(["--inventory", args.inventory, *vault_option(args),
+                        *(["--output", args.output] if args.output else []),
+                        *(["--metrics-dir", args.metrics_dir] if args.metrics_dir else []),
+                        "--stale-after", str(args.stale_after)])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -439,15 +446,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="validate the tenant registry of an inventory (exit 3 when invalid)")
     validate.add_argument("-i", "--inventory", default="inventories/lab")
+    validate.add_argument("--vault-password-file", help="the inventory's vault password (production)")
     validate.set_defaults(func=command_validate)
 
     summary = sub.add_parser("summary", help="per-tenant summary of what exists")
     summary.add_argument("-i", "--inventory", default="inventories/lab")
+    summary.add_argument("--vault-password-file", help="the inventory's vault password (production)")
     summary.set_defaults(func=command_summary)
 
     page = sub.add_parser("status", help="the tenant status page: HTML per tenant and status.json (docs/status.md)")
     page.add_argument("-i", "--inventory", default="inventories/lab")
     page.add_argument("-o", "--output", metavar="DIR", help="where the page goes (default .cache/status)")
+    page.add_argument("--vault-password-file", help="the inventory's vault password (production)")
+    page.add_argument("--metrics-dir", default=os.environ.get("PSF_INFRA_METRICS_DIR"), metavar="DIR",
+                      help="write psf_infra_run_status.prom there (the timer's PsfInfraRunMissing/Failing alerts)")
+    page.add_argument("--stale-after", type=parse_duration, default=parse_duration("1h"), metavar="DURATION",
+                      help="the timer's promise: a new page within this long (default 1h)")
     page.set_defaults(func=command_status)
     return parser
 

@@ -64,6 +64,8 @@ class Inventory:
         for name in ("localhost", *hostvars):
             if "psf_tenants" in hostvars.get(name, {}):
                 return hostvars[name]
+        if "localhost" in hostvars:  # no registry: the controller's own variables (group_vars/all merged in)
+            return hostvars["localhost"]
         return self.data.get("all", {}).get("vars", {})
 
     @property
@@ -72,16 +74,22 @@ class Inventory:
         return self.controller_vars.get("psf_tenants", {})
 
 
-def read_inventory(inventory: str, root: Path) -> Inventory:
+def read_inventory(inventory: str, root: Path, vault_password_file: str | None = None) -> Inventory:
     """Run ``ansible-inventory -i <inventory> --list`` in the checkout with its ansible.cfg.
 
-    Raises InventoryError with ansible-inventory's own message when it fails.
+    An inventory with a vault (production: group_vars/all/vault.yml) is read only with its password
+    (``vault_password_file``, or ANSIBLE_VAULT_PASSWORD_FILE in the environment): ansible-inventory
+    loads every variable. Raises InventoryError with ansible-inventory's own message when it fails.
     """
     env = {**os.environ, "ANSIBLE_CONFIG": str(root / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    vault = ["--vault-password-file", vault_password_file] if vault_password_file else []
     proc = subprocess.run(
-        [sibling_tool("ansible-inventory"), "-i", inventory, "--list"],
+        [sibling_tool("ansible-inventory"), "-i", inventory, "--list", *vault],
         capture_output=True, text=True, env=env, cwd=root, check=False,
     )
     if proc.returncode != 0:
-        raise InventoryError(proc.stderr.strip() or proc.stdout.strip() or "ansible-inventory failed")
+        message = proc.stderr.strip() or proc.stdout.strip() or "ansible-inventory failed"
+        if "no vault secrets" in message and not vault_password_file:
+            message += f"\n{inventory} holds a vault: give its password with --vault-password-file"
+        raise InventoryError(message)
     return Inventory(json.loads(proc.stdout, object_hook=_plain_value))

@@ -20,6 +20,7 @@ import datetime as dt
 import html
 import json
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 
 from psf_infra_runner import metrics, summary
 from psf_infra_runner.inventory import Inventory, InventoryError, project_root, read_inventory
-from psf_infra_runner.outcome import EXIT_INVALID_REGISTRY, EXIT_OK, write_atomically
+from psf_infra_runner.outcome import EXIT_INVALID_REGISTRY, EXIT_OK, PlaybookResult, write_atomically
 
 GREEN, AMBER, RED, UNKNOWN = "green", "amber", "red", "unknown"
 #: worst first: a tenant's health is its worst check's
@@ -41,7 +42,7 @@ DELEGATION_HEALTH = {"correct": GREEN, "ds_missing": AMBER, "ds_incomplete": AMB
 
 @dataclass
 class Check:
-    kind: str  # zone, dnssec, domain, certificate, vm, backup
+    kind: str  # zone, dnssec, domain, certificate, vm, backup, app
     name: str
     health: str
     reason: str
@@ -168,6 +169,24 @@ def backup_check(host: str, last_success: float | None, *, now: dt.datetime, see
     return Check("backup", host, GREEN, text)
 
 
+def app_check(app: str, host: str, port: int, path: str, answer: int | str | None, *,
+              vm_state: str | None = "running") -> Check:
+    """``answer``: the HTTP status of GET <path> on the app's port in its VM, or why none came; None
+    (or ``vm_state`` None) where the page cannot ask."""
+    where = f"{path} on {host} port {port}"
+    if vm_state is None:
+        return Check("app", app, UNKNOWN, "the status page asks the apps of the lab's machines only")
+    if vm_state != "running":
+        return Check("app", app, RED, f"its VM {host} is {vm_state}")
+    if answer is None:
+        return Check("app", app, UNKNOWN, f"{where} was not asked")
+    if isinstance(answer, str):
+        return Check("app", app, RED, f"{where}: {answer}")
+    if 200 <= answer < 400:
+        return Check("app", app, GREEN, f"HTTP {answer} from {where}")
+    return Check("app", app, RED, f"HTTP {answer} from {where}")
+
+
 # ---------------------------------------------------------------------------------------------- the facts
 
 def metrics_dir(cvars: Mapping[str, Any]) -> Path | None:
@@ -237,6 +256,14 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantSt
             container = machines.get(host)
             status.checks.append(vm_check(host, container[1] if container else None))
             status.checks.append(lab_backup(host, container, now))
+        for app in services.get("apps") or []:
+            host = f"{app['vm']}.{name}"
+            container = machines.get(host)
+            port, path = int(app["port"]), str(app.get("health_path") or "/")
+            running = container is not None and container[1] == "running"
+            answer = summary.lab_app_answer(container[0], port, path) if running else None  # type: ignore[index]
+            status.checks.append(app_check(str(app["name"]), host, port, path, answer,
+                                           vm_state=container[1] if container else None))
         tenants.append(status)
     return tenants
 
@@ -344,18 +371,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psf-infra status")
     parser.add_argument("-i", "--inventory", default="inventories/lab")
     parser.add_argument("-o", "--output", metavar="DIR")
+    parser.add_argument("--vault-password-file")
+    parser.add_argument("--metrics-dir", metavar="DIR", help="write psf_infra_run_status.prom there")
+    parser.add_argument("--stale-after", type=float, default=3600.0, metavar="SECONDS")
     args = parser.parse_args(argv)
     root = project_root()
+    started, wall = time.monotonic(), time.time()
+
+    def record(invalid_registry: str = "") -> None:
+        """The run's metrics, as `psf-infra run` writes a playbook's: the timer's alerts read them."""
+        if args.metrics_dir:
+            result = PlaybookResult(playbook="status", status="failed" if invalid_registry else "successful",
+                                    rc=EXIT_INVALID_REGISTRY if invalid_registry else 0,
+                                    seconds=time.monotonic() - started, started=wall,
+                                    invalid_registry=invalid_registry)
+            metrics.write(Path(args.metrics_dir), result, args.stale_after)
+
     try:
-        inventory = read_inventory(args.inventory, root)
+        inventory = read_inventory(args.inventory, root, args.vault_password_file)
     except InventoryError as err:
         print(err, file=sys.stderr)
+        record(invalid_registry=str(err))
         return EXIT_INVALID_REGISTRY
     now = dt.datetime.now(dt.UTC)
     tenants = collect(inventory, root, now)
     directory = Path(args.output) if args.output else root / ".cache" / "status"
     env = str(inventory.controller_vars.get("psf_registry_env", args.inventory))
     write_site(tenants, directory, env=env, now=now)
+    record()
     overall = worst(tenant.health for tenant in tenants)
     print(f"psf-infra status: {len(tenants)} tenants, overall {overall}: {directory / 'index.html'}")
     return EXIT_OK

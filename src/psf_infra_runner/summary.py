@@ -102,6 +102,29 @@ def lab_backup_timestamp(container: str) -> float | None:
     return backup_timestamp(metrics.stdout) if metrics is not None and metrics.returncode == 0 else None
 
 
+#: run inside a lab machine: GET http://127.0.0.1:<port><path>; prints the HTTP status, or why none came
+APP_PROBE = """
+import sys, urllib.error, urllib.request
+try:
+    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}{sys.argv[2]}", timeout=5) as answer:
+        print(answer.status)
+except urllib.error.HTTPError as err:
+    print(err.code)
+except Exception as err:
+    print(f"no answer: {getattr(err, 'reason', err)}")
+"""
+
+
+def lab_app_answer(container: str, port: int, path: str) -> int | str:
+    """What the app answers on its own port inside its lab machine (as nginx reaches it): the HTTP
+    status, or why there was none."""
+    probe = podman("exec", container, "python3", "-c", APP_PROBE, str(port), path)
+    if probe is None or probe.returncode != 0:
+        return f"podman exec failed: {(probe.stderr.strip() if probe else 'timeout') or probe.returncode}"
+    answer = probe.stdout.strip()
+    return int(answer) if answer.isdigit() else answer
+
+
 def lab_machines() -> dict[str, tuple[str, str]]:
     """Inventory host -> (container, state) of the lab's machines (playbooks/lab-vms.yml labels them)."""
     listing = podman("ps", "--all", "--filter", "label=psf.infra.lab=vm", "--format", "json")
@@ -193,10 +216,11 @@ def render(inventory: Inventory, root: Path) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psf-infra summary")
     parser.add_argument("--inventory", default="inventories/lab")
+    parser.add_argument("--vault-password-file")
     args = parser.parse_args(argv)
     root = project_root()
     try:
-        inventory = read_inventory(args.inventory, root)
+        inventory = read_inventory(args.inventory, root, args.vault_password_file)
     except InventoryError as err:
         raise SystemExit(str(err)) from None
     print("\n".join(render(inventory, root)))

@@ -642,14 +642,15 @@ def test_the_status_page_shows_the_converged_site_green(site: dict[str, Any], te
     for name, record in tenants.items():
         services = record.get("services") or {}
         # What the site converged is green: every zone on both name servers at one serial, each signed
-        # zone's chain secure, each certificate valid and not due, each VM running, each domain we
-        # registered far from its expiry (the lab registry's configured one).
+        # zone's chain secure, each certificate valid and not due, each VM running, each app answering
+        # its health path, each domain we registered far from its expiry (the lab registry's).
         wanted = [("zone", zone["name"]) for zone in services.get("zones", [])]
         wanted += [("domain", domain["name"]) for domain in services.get("domains", [])
                    if domain.get("registrar") == "psf"]
         wanted += [("dnssec", zone["name"]) for zone in services.get("zones", []) if zone.get("dnssec", True)]
         wanted += [("certificate", cert["name"]) for cert in services.get("certificates", [])]
         wanted += [("vm", f"{vm['name']}.{name}") for vm in services.get("vms", [])]
+        wanted += [("app", app["name"]) for app in services.get("apps", [])]
         for kind, item in wanted:
             check = checks[(name, kind, item.rstrip("."))]
             assert check["health"] == "green", check

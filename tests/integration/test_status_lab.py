@@ -31,6 +31,7 @@ def declared(tenant: dict) -> set[tuple[str, str]]:
     found |= {("domain", d["name"].rstrip(".")) for d in services.get("domains") or []}
     found |= {("certificate", c["name"]) for c in services.get("certificates") or []}
     found |= {(kind, f"{vm['name']}.{tenant['name']}") for vm in services.get("vms") or [] for kind in ("vm", "backup")}
+    found |= {("app", app["name"]) for app in services.get("apps") or []}
     return found
 
 
@@ -74,3 +75,37 @@ def test_a_name_server_that_does_not_answer_turns_every_zone_red(lab, tmp_path):
                          for check in zones), zones
     assert page["health"] == "red" and all(entry["health"] == "red" for entry in page["tenants"])
     assert "secondary1: unreachable" in (tmp_path / "site" / "packaging.html").read_text()
+
+
+def test_an_inventory_with_a_vault_is_read_with_its_password_and_the_run_is_recorded(lab, tmp_path):
+    """Production keeps group_vars/all/vault.yml encrypted: ansible-inventory loads every variable, so
+    `psf-infra status` and `validate` need the vault password (the control node's timer passes it),
+    and without it they say so. The status run writes its metrics like a playbook run (job "status")."""
+    target = copy_inventory(REPO / "inventories/lab", tmp_path / "lab")
+    password = tmp_path / "vault-pass"
+    password.write_text("status-test-vault-password\n")
+    vault = target / "group_vars" / "all" / "vault.yml"
+    vault.write_text("psf_registry_env: vaulted-lab\n")
+    encrypted = run("ansible-vault", "encrypt", "--vault-password-file", str(password), str(vault))
+    assert encrypted.returncode == 0, encrypted.stderr
+    assert vault.read_text().startswith("$ANSIBLE_VAULT;")
+
+    refused = run("psf-infra", "validate", "-i", str(target))
+    assert refused.returncode == 3
+    assert "holds a vault: give its password with --vault-password-file" in refused.stderr
+    assert run("psf-infra", "validate", "-i", str(target), "--vault-password-file", str(password)).returncode == 0
+
+    metrics = tmp_path / "metrics"
+    result = run("psf-infra", "status", "-i", str(target), "-o", str(tmp_path / "site"),
+                 "--vault-password-file", str(password), "--metrics-dir", str(metrics), "--stale-after", "45m")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((tmp_path / "site" / "status.json").read_text())["env"] == "vaulted-lab"
+    samples = (metrics / "psf_infra_run_status.prom").read_text()
+    assert 'psf_infra_run_last_result{playbook="status",mode="apply",result="ok"} 1' in samples
+    assert 'psf_infra_run_stale_after_seconds{playbook="status",mode="apply"} 2700' in samples
+
+    failed = run("psf-infra", "status", "-i", str(target), "-o", str(tmp_path / "site"), "--metrics-dir", str(metrics))
+    assert failed.returncode == 3
+    samples = (metrics / "psf_infra_run_status.prom").read_text()
+    assert 'psf_infra_run_last_result{playbook="status",mode="apply",result="invalid_registry"} 1' in samples
+    assert 'psf_infra_run_consecutive_failures{playbook="status",mode="apply"} 1' in samples

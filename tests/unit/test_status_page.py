@@ -67,6 +67,20 @@ def test_certificate_green_until_two_thirds_of_its_life_then_amber_then_red():
     assert status.certificate_check("web", None, None, now=NOW, problem="unreadable (x)").health == RED
 
 
+def test_app():
+    def check(answer, state="running"):
+        return status.app_check("guide", "web1.packaging", 8080, "/health", answer, vm_state=state)
+
+    assert (check(200).health, check(200).reason) == (GREEN, "HTTP 200 from /health on web1.packaging port 8080")
+    assert check(302).health == GREEN
+    assert (check(503).health, check(503).reason) == (RED, "HTTP 503 from /health on web1.packaging port 8080")
+    assert check(404).health == RED
+    refused = check("no answer: [Errno 111] Connection refused")
+    assert refused.health == RED and refused.reason.endswith("port 8080: no answer: [Errno 111] Connection refused")
+    assert (check(None, "exited").health, check(None, "exited").reason) == (RED, "its VM web1.packaging is exited")
+    assert check(None, None).health == UNKNOWN
+
+
 def test_vm_and_backup():
     assert status.vm_check("web1.packaging", "running").health == GREEN
     assert status.vm_check("web1.packaging", "exited").health == RED

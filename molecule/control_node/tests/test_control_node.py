@@ -28,7 +28,7 @@ def test_vault_password_file_is_the_job_users_alone(host):
 
 
 def test_every_job_has_an_enabled_timer(host):
-    for job in ("reconcile", "drift"):
+    for job in ("reconcile", "drift", "status"):
         timer = host.service(f"psf-infra-{job}.timer")
         assert timer.is_enabled and timer.is_running, job
         assert unit_property(host, f"psf-infra-{job}.service", "User") == JOB_USER
@@ -58,6 +58,32 @@ def test_drift_job_reports_then_reconcile_fixes_and_drift_is_gone(host):
     again = host.run("systemctl start psf-infra-drift.service")
     assert again.rc == 0 and unit_property(host, "psf-infra-drift.service", "ExecMainStatus") == "0"
     assert json.loads(host.file(f"{HOME}/status/drift/drift.json").content_string)["drifted"] == []
+
+
+def test_status_job_reads_the_vaulted_inventory_and_writes_the_page_and_its_metrics(host):
+    # Like production, a variable of the inventory in a vault: the job reads it with the password file.
+    vars_file = "/etc/psf-infra-test/group_vars/all.yml"
+    prepared = host.run(f"mkdir -p -m 0755 /etc/psf-infra-test/group_vars && "
+                        f"printf 'psf_registry_env: molecule-vaulted\\n' > {vars_file} && "
+                        "/srv/psf-infra/.venv/bin/ansible-vault encrypt "
+                        f"--vault-password-file /etc/psf-infra/vault-pass {vars_file} && "
+                        f"chmod 0644 {vars_file}")  # ansible-vault writes it 0600; the job user reads it
+    assert prepared.rc == 0, prepared.stderr
+    try:
+        assert host.file(vars_file).content_string.startswith("$ANSIBLE_VAULT;")
+        started = host.run("systemctl start psf-infra-status.service")
+        assert started.rc == 0, started.stderr + host.check_output(
+            "journalctl -u psf-infra-status.service --no-pager -n 40")
+        assert unit_property(host, "psf-infra-status.service", "ExecMainStatus") == "0"
+        page = json.loads(host.file(f"{HOME}/status/status.json").content_string)
+        assert page["env"] == "molecule-vaulted" and page["tenants"] == []
+        assert host.file(f"{HOME}/status/index.html").user == JOB_USER
+        assert host.file(f"{HOME}/status/drift/drift.json").exists  # the drift report beside it is kept
+        metrics = host.file("/var/lib/prometheus/node-exporter/psf_infra_run_status.prom").content_string
+        assert 'psf_infra_run_last_result{playbook="status",mode="apply",result="ok"} 1' in metrics
+        assert 'psf_infra_run_stale_after_seconds{playbook="status",mode="apply"} 3600' in metrics
+    finally:
+        host.run("rm -rf /etc/psf-infra-test/group_vars")
 
 
 def test_no_secret_in_the_artifacts_or_the_journal(host):
