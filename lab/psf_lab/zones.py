@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dns.dnssec
 import dns.rdata
 from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change, RRset
 
@@ -85,3 +86,21 @@ def undelegate_zone(zone: str, paths: LabPaths | None = None) -> None:
     zone = dnsclient._name(zone).to_text()
     dnsclient.remove_delegation(SERVICES["registry"].port, REGISTRY_ZONE, zone, lab_key("registry-key", paths))
     flush_resolver(zone, paths)
+
+
+def registry_view(domain: str, nameservers: list[str], keys: list[dict], paths: LabPaths | None = None) -> None:
+    """The lab registry as the registry behind a registrar (the Gandi fake's ``registry=``): `test.`
+    serves exactly what the registrar holds for a domain under it: its name servers, and the DS
+    (SHA-256) of its key-signing keys (flag 257). Domains outside `test.` are not the lab's."""
+    paths = paths or LabPaths()
+    zone, registry = dnsclient._name(domain), dnsclient._name(REGISTRY_ZONE)
+    if not zone.is_subdomain(registry) or zone == registry:
+        return
+    ds = [dns.dnssec.make_ds(zone, dns.rdata.from_text("IN", "DNSKEY",
+                                                        f"{key['flags']} 3 {key['algorithm']} {key['public_key']}"),
+                             "SHA256")
+          for key in keys if int(key["flags"]) & 1]
+    dnsclient.publish_delegation(SERVICES["registry"].port, REGISTRY_ZONE, zone.to_text(),
+                                 lab_key("registry-key", paths), ds,
+                                 {f"{server.rstrip('.')}.": HOST for server in nameservers})
+    flush_resolver(zone.to_text(), paths)

@@ -19,6 +19,12 @@ From another process: ``python tests/fakes/gandi_api.py --token t0k3n`` prints t
 controls it with ``POST /_fake/domains`` (a domain as for ``add_domain``), ``POST /_fake/faults``
 (as for ``fail``), ``GET /_fake/requests`` and ``GET /_fake/state``. These ``/_fake/`` paths are the
 fake's own and not part of Gandi's API.
+
+The registry behind it (``registry=``, or ``--lab-registry`` from the command line): a real
+registrar's changes reach the parent zone through the registry (EPP). Here a callback gets each
+domain's name servers and DNSSEC keys whenever they change; ``labctl.registry_view`` makes the lab
+registry ``test.`` serve them (NS, and the DS of the key-signing keys), so that a domain held by the
+fake is delegated, and validates from the lab root, exactly as the fake says.
 """
 
 from __future__ import annotations
@@ -32,13 +38,15 @@ import json
 import re
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 UTC = datetime.UTC
+#: The registry's side of a domain: (fqdn, name servers, DNSSEC keys as GET .../dnskeys lists them)
+Registry = Callable[[str, list[str], list[dict[str, Any]]], None]
 PREFIX = "/v5"
 HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}\.?$", re.I)
 OWNER_REQUIRED = ("given", "family", "email", "streetaddr", "city", "zip", "country", "type")
@@ -102,8 +110,10 @@ class FakeGandi:
     """The fake API server (a thread); see the module docstring."""
 
     def __init__(self, token: str = "test-token", *, host: str = "127.0.0.1", port: int = 0,  # noqa: S107
-                 price: float = 15.6, currency: str = "EUR", unavailable: Iterable[str] = ()) -> None:
+                 price: float = 15.6, currency: str = "EUR", unavailable: Iterable[str] = (),
+                 registry: Registry | None = None) -> None:
         self.token = token
+        self.registry = registry
         self.price = price
         self.currency = currency
         self.unavailable = {name.lower() for name in unavailable}
@@ -153,6 +163,7 @@ class FakeGandi:
             self.domains[domain.fqdn] = domain
             for key in keys or []:
                 self._add_key(domain, int(key.get("flags", 257)), int(key["algorithm"]), key["public_key"])
+            self._publish(domain)
         return domain
 
     def fail(self, method: str | None = None, path: str | None = None, *, status: int = 500, times: int = 1,
@@ -173,6 +184,11 @@ class FakeGandi:
                 and not r["path"].startswith("/_fake")]
 
     # ---- the API ------------------------------------------------------------------------------
+
+    def _publish(self, domain: Domain) -> None:
+        """The registry learns the domain's delegation (name servers, DNSSEC keys), as EPP would tell it."""
+        if self.registry is not None:
+            self.registry(domain.fqdn, list(domain.nameservers), [dict(key) for key in domain.keys])
 
     def _add_key(self, domain: Domain, flags: int, algorithm: int, public_key: str) -> dict[str, Any]:
         self._next_key_id += 1
@@ -274,6 +290,7 @@ class FakeGandi:
                     return 400, _errors("body", "nameservers", "must be a non-empty list of host names"), {}
                 domain.nameservers = [ns.lower().rstrip(".") for ns in servers]
                 domain.updated = _now()
+                self._publish(domain)
                 return 202, {"message": "Nameservers updated."}, {}
         if sub == "dnskeys":
             if method == "GET" and item is None:
@@ -284,6 +301,7 @@ class FakeGandi:
                 for key in domain.keys:
                     if str(key["id"]) == item:
                         domain.keys.remove(key)
+                        self._publish(domain)
                         return 204, None, {}
                 return 404, _not_found(), {}
         return 405, _status_body(405), {}
@@ -339,6 +357,7 @@ class FakeGandi:
         if payload.get("nameservers"):
             domain.nameservers = [ns.lower().rstrip(".") for ns in payload["nameservers"]]
         self.domains[fqdn] = domain
+        self._publish(domain)
         location = {"Location": f"{self.url}/domain/domains/{fqdn}"}
         return 202, {"message": "Confirmation of the domain creation"}, location
 
@@ -368,6 +387,7 @@ class FakeGandi:
             return 400, {"status": "error", "errors": errors}, {}
         flags = 257 if payload["type"] == "ksk" else 256
         self._add_key(domain, flags, payload["algorithm"], payload["public_key"])
+        self._publish(domain)
         return 201, {"message": "DNSSEC key created."}, {}
 
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
@@ -441,8 +461,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A fake of Gandi's API v5 (domains) on 127.0.0.1, for tests.")
     parser.add_argument("--token", default="test-token")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--lab-registry", action="store_true",
+                        help="the lab registry test. serves what the fake holds for *.test (lab/labctl.py up first)")
     args = parser.parse_args()
-    api = FakeGandi(args.token, port=args.port)
+    registry = None
+    if args.lab_registry:
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))
+        import labctl  # only with --lab-registry
+
+        registry = labctl.registry_view
+    api = FakeGandi(args.token, port=args.port, registry=registry)
     print(api.url, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         api.server.serve_forever()

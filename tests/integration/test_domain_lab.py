@@ -171,3 +171,44 @@ def test_the_domains_playbook_converges_and_a_second_run_changes_nothing(lab):
     # the expiry configured for the lab registry (inventories/lab/group_vars/all/registrar.yml)
     assert re.search(r"packaging\.test: expires 2036-12-31T00:00:00\+00:00 \(\d+ days\), delegation correct",
                      second.stdout), second.stdout[-3000:]
+
+
+def test_the_gandi_fake_is_a_registrar_of_the_lab_registry_and_delv_validates_through_it(lab, tmp_path):
+    """The Gandi fake with the lab registry behind it (labctl.registry_view): the domain is held at
+    the fake with Gandi's own name servers, psf.infra.domain (provider gandi) sets ours and the
+    zone's key-signing key through the API, the lab registry `test.` then serves exactly that, and
+    delv validates a name of the zone from the lab root. A second run sends nothing to the API."""
+    sys.path.insert(0, str(REPO / "tests" / "fakes"))
+    from gandi_api import TEST_TOKEN, FakeGandi
+
+    with fresh_zone(lab, "gandi", "www 60 A 127.0.0.9\n", signed=True) as zone:
+        domain = zone.rstrip(".")
+        try:
+            with FakeGandi(TEST_TOKEN, registry=labctl.registry_view) as api:
+                api.add_domain(domain, days_left=200, nameservers=["ns-1.gandi.net", "ns-2.gandi.net"])
+                assert parent(lab, zone) == ({"ns-1.gandi.net.", "ns-2.gandi.net."}, set())
+
+                sep = [key for key in zone_keys(lab, zone) if int(key.split()[0]) & 1]
+                task = {"name": "domain", "psf.infra.domain": {
+                    "name": domain, "provider": "gandi", "nameservers": NAMESERVERS, "dnskeys": sep,
+                    "gandi": {"token": "{{ registrar_token }}", "url": api.url, "max_retry_wait": 0.2},
+                    "auto_renew": True, "renew_within_days": 30, "tenant": "lab-test",
+                    "source_file": "tests/integration/test_domain_lab.py",
+                    "root_servers": [{"server": "127.0.0.1", "port": lab.port("registry")}]}}
+                first = run_playbook(tmp_path, [task], extra_vars={"registrar_token": TEST_TOKEN})
+                assert first["returncode"] == 0, first["stdout"][-3000:]
+                assert task_results(first)[0]["changed"] is True
+
+                assert parent(lab, zone) == ({f"{ns}." for ns in NAMESERVERS}, {ds_of(zone, key) for key in sep})
+                delv = subprocess.run(
+                    ["delv", "@127.0.0.1", "-p", str(lab.port("resolver")), "-a", lab.trust_anchor["anchor_conf"],
+                     f"www.{zone}", "A"], capture_output=True, text=True, timeout=30, check=False)
+                assert "; fully validated" in delv.stdout, delv.stdout + delv.stderr
+
+                writes = len(api.writes())
+                again = run_playbook(tmp_path, [task], extra_vars={"registrar_token": TEST_TOKEN})
+                assert task_results(again)[0]["changed"] is False, again["stdout"][-3000:]
+                assert len(api.writes()) == writes
+                assert TEST_TOKEN not in first["stdout"] + first["stderr"] + again["stdout"] + again["stderr"]
+        finally:
+            labctl.undelegate_zone(zone)
