@@ -83,7 +83,8 @@ def _wait_healthy(paths: LabPaths, service: str, predicate: Callable[[], Any], w
 
 
 def _secondary_caught_up(paths: LabPaths) -> None:
-    """Wait until ns2 serves every zone of ns1 (infra, catalog, members) at ns1's serial.
+    """Wait until ns2 serves every zone of ns1 (infra, catalog, members) at least at the serial ns1
+    served when the wait began (zones that change meanwhile, e.g. a rollover, need not be caught).
 
     A secondary that starts with zones on disk loads them and does not ask its primary before the
     SOA refresh timer (an hour): a change ns1 made while ns2 was down (an UPDATE, a re-signing at
@@ -91,20 +92,20 @@ def _secondary_caught_up(paths: LabPaths) -> None:
     while it still lags. A member ns2 has not added yet (the catalog is behind too) is waited for.
     """
     ns1_port, ns2_port = SERVICES["ns1"].port, SERVICES["ns2"].port
-    zones = [INFRA_ZONE, CATALOG_ZONE, *bind.catalog_members(paths)]
+    wanted = {zone: dnsclient.soa_serial(ns1_port, zone)
+              for zone in [INFRA_ZONE, CATALOG_ZONE, *bind.catalog_members(paths)]}
     refreshed_at: dict[str, float] = {}
     lagging: list[str] = []
 
     def caught_up() -> bool:
         lagging.clear()
-        for zone in zones:
-            wanted = dnsclient.soa_serial(ns1_port, zone)
-            if wanted is None:  # removed from ns1 meanwhile: nothing to follow
-                continue
+        for zone, serial in wanted.items():
+            if serial is None or dnsclient.soa_serial(ns1_port, zone) is None:
+                continue  # not on ns1 (any more): nothing to follow
             seen = dnsclient.soa_serial(ns2_port, zone)
-            if seen == wanted:
+            if seen is not None and 0 <= (seen - serial) % 2**32 < 2**31:  # seen >= serial (RFC 1982)
                 continue
-            lagging.append(f"{zone} ({seen} < {wanted})" if seen is not None else f"{zone} (not served)")
+            lagging.append(f"{zone} ({seen} < {serial})" if seen is not None else f"{zone} (not served)")
             if seen is not None and time.monotonic() - refreshed_at.get(zone, 0.0) > 2.0:
                 bind.run_rndc(paths, "ns2", "refresh", zone.rstrip("."), check=False)
                 refreshed_at[zone] = time.monotonic()
