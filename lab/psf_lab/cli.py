@@ -9,6 +9,7 @@
     labctl.py sync-resolver  point the resolver's stub zones at every zone of the catalog
     labctl.py flush-resolver ZONE ...  forget what the resolver holds at or below these zones
                              (after their delegation changed in the lab registry)
+    labctl.py libvirtd up|down  the lab's libvirtd (not part of `up`; see docs/vms.md)
 
 The contract (ports, files) is docs/lab.md.
 """
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     restart_parser.add_argument("services", nargs="+", choices=list(SERVICES))
     stop_parser = sub.add_parser("stop", help="stop only these services (`up` starts them again)")
     stop_parser.add_argument("services", nargs="+", choices=list(SERVICES))
+    libvirtd_parser = sub.add_parser("libvirtd", help="start or stop the lab's libvirtd (docs/vms.md)")
+    libvirtd_parser.add_argument("action", choices=["up", "down"])
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -80,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "flush-resolver":
             for zone in args.zones:
                 flush_resolver(zone)
+        elif args.command == "libvirtd":
+            from psf_lab import libvirt as lab_libvirt  # libvirt-python is needed only here
+
+            if args.action == "up":
+                print(json.dumps(lab_libvirt.start()))
+            else:
+                lab_libvirt.stop()
     except (LabError, PsfInfraError) as exc:
         print(f"labctl {args.command}: {exc}", file=sys.stderr)
         return 1
