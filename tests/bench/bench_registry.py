@@ -3,7 +3,9 @@
     .venv/bin/python tests/bench/bench_registry.py [--tenants 200] [--runs 3]
 
 Prints seconds per `ansible-inventory --list` (best and median of the runs) and the time of
-load_registry() alone. A benchmark, not a test: it asserts nothing about timings.
+load_registry() alone, each with the registry cache off (every file parsed and judged: a changed
+registry) and warm (an unchanged registry, what an hourly cron run meets; docs/tenants.md, "The
+registry cache"). A benchmark, not a test: it asserts nothing about timings.
 """
 
 from __future__ import annotations
@@ -75,8 +77,19 @@ PLAYBOOK = """
 """
 
 
-def time_command(command: list[str], runs: int) -> list[float]:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+CACHE_DIR: str | None = None  # set by main(): a warm cache of this run's own
+
+
+def time_command(command: list[str], runs: int) -> dict[str, list[float]]:
+    """Timings with the registry cache off, then warm (one untimed run fills it)."""
+    return {"cache off": _timings(command, runs, {"PSF_INFRA_REGISTRY_CACHE": "false"}),
+            "cache warm": _timings(command, runs, {"PSF_INFRA_REGISTRY_CACHE_DIR": CACHE_DIR}, warm_up=True)}
+
+
+def _timings(command: list[str], runs: int, extra_env: dict, warm_up: bool = False) -> list[float]:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), **extra_env)
+    if warm_up:
+        subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
     timings = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -85,30 +98,36 @@ def time_command(command: list[str], runs: int) -> list[float]:
     return timings
 
 
-def time_inventory(inventory: Path, runs: int, *arguments: str) -> list[float]:
+def time_inventory(inventory: Path, runs: int, *arguments: str) -> dict[str, list[float]]:
     return time_command([str(BIN / "ansible-inventory"), "-i", str(inventory), *arguments], runs)
 
 
-def time_playbook(inventory: Path, runs: int) -> list[float]:
+def time_playbook(inventory: Path, runs: int) -> dict[str, list[float]]:
     playbook = inventory.parent / f"{inventory.name}-play.yml"  # not inside: it would be read as an inventory
     playbook.write_text(PLAYBOOK)
     return time_command([str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)], runs)
 
 
-def time_load_registry(inventory: Path) -> float:
-    sys.path.insert(0, str(REPO / "collections"))
+def time_load_registry(inventory: Path, cache_dir: str | None = None) -> float:
+    if str(REPO / "collections") not in sys.path:
+        sys.path.insert(0, str(REPO / "collections"))
     from ansible_collections.psf.infra.plugins.module_utils.registry.checks import build_config
     from ansible_collections.psf.infra.plugins.module_utils.registry.loading import load_registry
 
     settings = yaml.safe_load((inventory / "tenants.yml").read_text())
     config = build_config({key: settings.get(key) for key in ("size_presets", "quotas", "vm_domain")})
+    if cache_dir:
+        load_registry(str(inventory / "tenants"), config, cache_dir=cache_dir)
     started = time.perf_counter()
-    load_registry(str(inventory / "tenants"), config)
+    load_registry(str(inventory / "tenants"), config, cache_dir=cache_dir)
     return time.perf_counter() - started
 
 
-def report(label: str, timings: list[float]) -> None:
-    print(f"{label}: best {min(timings):.2f} s, median {statistics.median(timings):.2f} s ({len(timings)} runs)")
+def report(label: str, timings: dict[str, list[float]]) -> None:
+    off, warm = timings["cache off"], timings["cache warm"]
+    print(f"{label}: cache off best {min(off):.2f} s, median {statistics.median(off):.2f} s; "
+          f"cache warm best {min(warm):.2f} s, median {statistics.median(warm):.2f} s "
+          f"({len(off)} runs each; off/warm {statistics.median(off) / statistics.median(warm):.1f}x)")
 
 
 def main() -> None:
@@ -117,6 +136,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     arguments = parser.parse_args()
 
+    global CACHE_DIR
+    cache_dir = tempfile.TemporaryDirectory(prefix="bench-registry-cache-")
+    CACHE_DIR = cache_dir.name
     lab = REPO / "inventories/lab"
     report("lab (2 tenants): ansible-inventory --list", time_inventory(lab, arguments.runs, "--list"))
     report("lab (2 tenants): ansible-inventory --graph", time_inventory(lab, arguments.runs, "--graph"))
@@ -131,7 +153,9 @@ def main() -> None:
         report(f"{label}: ansible-inventory --list --export",
                time_inventory(inventory, arguments.runs, "--list", "--export"))
         report(f"{label}: ansible-playbook (debug on localhost + every VM)", time_playbook(inventory, arguments.runs))
-        print(f"{label}: load_registry() alone: {time_load_registry(inventory):.2f} s")
+        print(f"{label}: load_registry() alone: cache off {time_load_registry(inventory):.2f} s, "
+              f"cache warm {time_load_registry(inventory, CACHE_DIR):.2f} s")
+    cache_dir.cleanup()
 
 
 if __name__ == "__main__":

@@ -60,6 +60,25 @@ options:
       - Each quota gives C(max_vms) (default 2) and C(sizes), the size presets allowed (default all).
     type: dict
     default: {}
+  registry_cache:
+    description:
+      - Keep each valid registry in a content-addressed cache, so that a run on an unchanged registry
+        takes it from there instead of parsing and judging every file again (about 0.9 s saved a run
+        with a 10,000-record zone inline).
+      - An entry is used only when every tenant file, every zone file it names, these settings, the
+        day and the collection's code are byte for byte those it was judged with; an invalid registry
+        is never stored. See C(docs/tenants.md), "The registry cache".
+    type: bool
+    default: true
+    env:
+      - name: PSF_INFRA_REGISTRY_CACHE
+  registry_cache_dir:
+    description:
+      - Where the cache lives (created with mode 0700). Defaults to
+        C($XDG_CACHE_HOME/psf-infra/registry), that is C(~/.cache/psf-infra/registry).
+    type: path
+    env:
+      - name: PSF_INFRA_REGISTRY_CACHE_DIR
 notes:
   - Set C([inventory] any_unparsed_is_failed = true) in C(ansible.cfg) so that an invalid registry stops
     every command instead of being reported as a warning, and C(ignore_patterns = ^tenants$) so that the
@@ -89,6 +108,7 @@ import os
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
+from ansible_collections.psf.infra.plugins.module_utils.registry import cache as registry_cache
 from ansible_collections.psf.infra.plugins.module_utils.registry.checks import build_config, display_path
 from ansible_collections.psf.infra.plugins.module_utils.registry.loading import load_registry
 from ansible_collections.psf.infra.plugins.module_utils.registry.views import inventory_hosts, registry_variables
@@ -116,7 +136,9 @@ class InventoryModule(BaseInventoryPlugin):
         try:
             config = build_config(settings, source=display_path(path),
                                   environment=self.get_option("environment") or os.path.basename(base))
-            registry = load_registry(registry_dir, config)
+            cache_dir = (self.get_option("registry_cache_dir") or registry_cache.default_directory()
+                         if self.get_option("registry_cache") else None)
+            registry = load_registry(registry_dir, config, cache_dir=cache_dir)
         except InvalidInput as error:
             raise AnsibleParserError(str(error)) from error
 

@@ -758,10 +758,11 @@ def check_tenant(document: Any, *, file: str, config: RegistryConfig,
     """Check one parsed tenant document (pure: reads nothing but a zone file's existence)."""
     _require_libraries()
     stem = os.path.splitext(os.path.basename(file))[0]
-    return _TenantChecker(document, file=file, stem=stem, config=config, today=today or _today()).check()
+    return _TenantChecker(document, file=file, stem=stem, config=config, today=today or today_utc()).check()
 
 
-def _today() -> datetime.date:
+def today_utc() -> datetime.date:
+    """The day the checks compare dates with (UTC)."""
     return datetime.datetime.now(datetime.UTC).date()
 
 

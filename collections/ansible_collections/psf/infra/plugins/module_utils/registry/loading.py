@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
-from ansible_collections.psf.infra.plugins.module_utils.registry import checks, views
+from ansible_collections.psf.infra.plugins.module_utils.registry import cache, checks, views
 from ansible_collections.psf.infra.plugins.module_utils.registry.checks import (
     InvalidRegistry,
     RegistryConfig,
@@ -27,6 +27,7 @@ from ansible_collections.psf.infra.plugins.module_utils.registry.checks import (
     check_tenant,
     cross_tenant_problems,
     display_path,
+    today_utc,
 )
 from ansible_collections.psf.infra.plugins.module_utils.registry.schema import HOSTED_STATUSES
 
@@ -105,11 +106,14 @@ def parse_tenant_yaml(text: str, *, file: str) -> Any:
         raise InvalidInput(f"is not valid YAML: {error}", file=display_path(file)) from error
 
 
-def load_registry(directory: str, config: RegistryConfig, *, today: datetime.date | None = None) -> Registry:
+def load_registry(directory: str, config: RegistryConfig, *, today: datetime.date | None = None,
+                  cache_dir: str | None = None) -> Registry:
     """Read, check and normalise every tenant file in ``directory``.
 
     Raises ``InvalidRegistry`` (an ``InvalidInput``) listing every problem of every file when
-    anything is wrong; returns nothing partial.
+    anything is wrong; returns nothing partial. With ``cache_dir``, a registry whose files, zone
+    files, settings, day and code are byte for byte those of a valid registry judged before is
+    taken from the cache (``cache.py``) instead of being parsed and judged again.
     """
     missing = missing_libraries()
     if missing:
@@ -117,10 +121,28 @@ def load_registry(directory: str, config: RegistryConfig, *, today: datetime.dat
     directory = os.path.abspath(directory)
     if not os.path.isdir(directory):
         raise InvalidInput(f"the tenant registry directory {display_path(directory)} does not exist")
+    today = today or today_utc()
     problems: list[InvalidInput] = []
-    checks: list[TenantCheck] = []
-    stems: dict[str, str] = {}
+    contents: list[tuple[str, bytes | None]] = []
     for file in tenant_files(directory):
+        try:
+            with open(file, "rb") as handle:
+                contents.append((file, handle.read()))
+        except OSError as error:
+            problems.append(InvalidInput(f"cannot be read: {error}", file=display_path(file)))
+            contents.append((file, None))
+    key = None
+    if cache_dir and not problems:
+        key = cache.entry_key(directory, ((os.path.basename(file), data) for file, data in contents), config, today)
+        cached = cache.lookup(cache_dir, key)
+        if cached is not None:
+            return Registry(environment=config.environment, directory=directory,
+                            tenants=cached["tenants"], files=cached["files"])
+    tenant_checks: list[TenantCheck] = []
+    stems: dict[str, str] = {}
+    for file, data in contents:
+        if data is None:
+            continue
         stem = os.path.splitext(os.path.basename(file))[0]
         if stem in stems:
             problems.append(InvalidInput(f"tenant {stem!r} is also defined in {display_path(stems[stem])}",
@@ -128,22 +150,23 @@ def load_registry(directory: str, config: RegistryConfig, *, today: datetime.dat
             continue
         stems[stem] = file
         try:
-            with open(file, encoding="utf-8") as handle:
-                document = parse_tenant_yaml(handle.read(), file=file)
-        except (OSError, UnicodeDecodeError) as error:
+            document = parse_tenant_yaml(data.decode("utf-8"), file=file)
+        except UnicodeDecodeError as error:
             problems.append(InvalidInput(f"cannot be read: {error}", file=display_path(file)))
             continue
         except InvalidInput as error:
             problems.append(error)
             continue
         check = check_tenant(document, file=file, config=config, today=today)
-        checks.append(check)
+        tenant_checks.append(check)
         problems.extend(check.problems)
-    problems.extend(cross_tenant_problems(checks, config))
+    problems.extend(cross_tenant_problems(tenant_checks, config))
     if problems:
         raise InvalidRegistry(problems, directory=display_path(directory))
-    tenants = {check.name: check.record for check in sorted(checks, key=lambda check: check.name)}
-    files = {check.name: check.file for check in checks}
+    tenants = {check.name: check.record for check in sorted(tenant_checks, key=lambda check: check.name)}
+    files = {check.name: check.file for check in tenant_checks}
+    if key is not None:
+        cache.store(cache_dir, key, tenants, files)
     return Registry(environment=config.environment, directory=directory, tenants=tenants, files=files)
 
 
