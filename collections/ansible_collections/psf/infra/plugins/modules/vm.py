@@ -26,6 +26,11 @@ description:
   - O(state=absent) removes the domain, its overlay and its seed, never the base image.
   - Bad input (name, sizes, key, pool, network, base image) fails before anything changes, naming
     the VM, the tenant and the field.
+  - With O(provider=podman) the VM is a container running systemd from the image O(base_image) on the
+    podman network O(network), with CPU and memory limits from O(vcpus) and O(memory_mib) and a fixed
+    MAC; it has no disk size and no seed, and a change of vCPUs, memory, network, image or tenant of
+    an existing container is refused (podman cannot apply it without a new container, which would lose
+    what the old one holds). The lab's machines are made this way (C(playbooks/lab-vms.yml)).
 author:
   - PSF Infrastructure Working Group (@python)
 extends_documentation_fragment:
@@ -65,6 +70,7 @@ options:
     description:
       - The base image, a volume of O(pool) (for example C(debian-12.qcow2)), the backing store of
         the VM's overlay. Required unless O(state=absent). Never changed nor removed.
+      - With O(provider=podman), the image reference (for example C(localhost/psf-infra/debian-systemd:bookworm)).
     type: str
   pool:
     description: The storage pool of the base image and of the VM's volumes.
@@ -83,7 +89,9 @@ options:
     description: The host name cloud-init sets; O(name) when not given.
     type: str
   ssh_authorized_key:
-    description: The staff automation public key (one OpenSSH line) put in the seed. Required unless O(state=absent).
+    description:
+      - The staff automation public key (one OpenSSH line) put in the seed. Required unless O(state=absent)
+        with O(provider=libvirt); not used by O(provider=podman) (Ansible reaches a container through podman).
     type: str
   network_config:
     description: A cloud-init network configuration (version 1 or 2) for the seed; DHCP on the NIC when not given.
@@ -96,6 +104,29 @@ options:
     description: Seconds to wait for an ACPI shutdown before powering the VM off; C(0) powers off at once.
     type: int
     default: 120
+  podman:
+    description: With O(provider=podman) only, what the container needs besides the VM's settings.
+    type: dict
+    suboptions:
+      labels:
+        description: Labels of the container, beside the ones that hold the VM's identity (C(psf.infra.*)).
+        type: dict
+        default: {}
+      network_aliases:
+        description: Names the other containers of O(network) reach this one by.
+        type: list
+        elements: str
+        default: []
+      cap_add:
+        description: Linux capabilities added to the container (for example C(NET_ADMIN) for a firewall).
+        type: list
+        elements: str
+        default: []
+      command:
+        description: The container's command, systemd by default.
+        type: list
+        elements: str
+        default: [/sbin/init]
 attributes:
   check_mode:
     support: full
@@ -115,6 +146,21 @@ notes:
 """
 
 EXAMPLES = r"""
+- name: A lab machine - a podman container running systemd
+  psf.infra.vm:
+    provider: podman
+    name: psf-lab-web1-packaging
+    hostname: web1.packaging.vms.infra.test
+    tenant: packaging
+    base_image: localhost/psf-infra/debian-systemd:bookworm
+    network: psf-lab-vms
+    vcpus: 2
+    memory_mib: 4096
+    podman:
+      labels: {psf.infra.lab: vm}
+      network_aliases: [web1.packaging.vms.infra.test]
+      cap_add: [NET_ADMIN]
+
 - name: A tenant VM on the hypervisor, from the standard image
   psf.infra.vm:
     name: web1

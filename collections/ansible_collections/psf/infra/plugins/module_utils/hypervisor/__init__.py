@@ -10,6 +10,8 @@
   image labelled ``cidata``, made in pure Python (pycdlib).
 - ``libvirt``: the libvirt adapter (libvirt-python; ``qemu:///system``, a remote URI, or
   ``test:///default`` in tests).
+- ``podman``: the podman adapter (the ``podman`` command): a VM is a container running systemd,
+  the lab's stand-in for a hypervisor.
 - ``options``: the argument specs of ``vm`` and ``vm_info``.
 - ``vm_task``: what the ``vm`` and ``vm_info`` modules do, without Ansible.
 

@@ -109,9 +109,19 @@ class Provider:
     def list(self) -> list[VmState]:
         raise NotImplementedError
 
-    def check(self, spec: VmSpec) -> None:
-        """Refuse early what the hypervisor cannot do (unknown pool, network or base image)."""
+    def check(self, spec: VmSpec, *, tenant: str | None = None, source_file: str | None = None,
+              current: VmState | None = None) -> None:
+        """Refuse early what the hypervisor cannot do (unknown pool, network or base image; a change
+        ``current`` cannot take)."""
         raise NotImplementedError
+
+    def settings(self, spec: VmSpec) -> dict[str, Any]:
+        """The settings of ``spec`` as :meth:`read` reports them: what is compared and what diff mode shows."""
+        return spec.settings()
+
+    def volumes(self, spec: VmSpec) -> tuple[str, ...]:
+        """The volumes the VM needs besides its definition (created by :meth:`create_volumes`)."""
+        return (spec.overlay_volume, spec.seed_volume)
 
     def create_volumes(self, spec: VmSpec, seed: bytes) -> list[str]:
         """The overlay on the base image and the seed, where missing; notes of what was not possible."""
@@ -154,10 +164,13 @@ class Plan:
 
 
 def plan_vm(spec: VmSpec, current: VmState, state: str, *, restart: bool, tenant: str | None = None,
-            source_file: str | None = None) -> Plan:
+            source_file: str | None = None, wanted: Mapping[str, Any] | None = None,
+            volumes: tuple[str, ...] | None = None) -> Plan:
     """The actions that bring ``current`` to ``spec`` in ``state`` (pure: nothing is sent).
 
-    Raises InvalidInput for a disk shrink, before anything changes.
+    ``wanted`` and ``volumes`` are the provider's view of ``spec`` (:meth:`Provider.settings`,
+    :meth:`Provider.volumes`); by default libvirt's. Raises InvalidInput for a disk shrink, before
+    anything changes.
     """
     plan = Plan()
     if state == "absent":
@@ -169,14 +182,16 @@ def plan_vm(spec: VmSpec, current: VmState, state: str, *, restart: bool, tenant
         raise InvalidInput(f"VM '{spec.name}' cannot shrink its disk from {current.disk_gib:g} GiB to "
                            f"{spec.disk_gib} GiB; disks only grow", tenant=tenant, file=source_file,
                            field="disk_gib")
-    wanted = spec.settings()
-    missing = [volume for volume in (spec.overlay_volume, spec.seed_volume) if volume not in current.volumes]
+    wanted = dict(spec.settings() if wanted is None else wanted)
+    needed = (spec.overlay_volume, spec.seed_volume) if volumes is None else volumes
+    missing = [volume for volume in needed if volume not in current.volumes]
     if missing:
         plan.add("create_volumes", f"create {', '.join(missing)} in pool {spec.pool}"
                                    + (f" on base image {spec.base_image}" if spec.overlay_volume in missing else ""))
     if not current.exists:
+        disk = f"{spec.disk_gib} GiB, " if needed else ""
         plan.add("define", f"define VM {spec.name} ({spec.vcpus} vCPU, {spec.memory_mib} MiB, "
-                           f"{spec.disk_gib} GiB, network {spec.network}, type {spec.domain_type})")
+                           f"{disk}network {spec.network}, type {wanted.get('domain_type', spec.domain_type)})")
     else:
         changed = {key: (current.settings.get(key), value) for key, value in wanted.items()
                    if current.settings.get(key) != value}
@@ -230,11 +245,19 @@ def check_spec(params: Mapping[str, Any]) -> VmSpec:
     network_config = params.get("network_config")
     if network_config is not None and network_config.get("version") not in (1, 2):
         raise bad("network_config", "needs a cloud-init network configuration with version 1 or 2")
-    for key_name in ("pool", "network", "base_image"):
+    provider = params.get("provider") or "libvirt"
+    state = params.get("state") or "running"
+    if state != "absent":
+        for required in ("base_image", "ssh_authorized_key") if provider == "libvirt" else ("base_image",):
+            if not params.get(required):
+                raise bad(required, f"needs {required} to be {state} on {provider}")
+    # a podman image reference has slashes (localhost/name:tag): the podman provider checks it
+    for key_name in ("pool", "network") + (("base_image",) if provider == "libvirt" else ()):
         value = params.get(key_name)
         if value is not None and (not value or "/" in value or value != value.strip()):
             raise bad(key_name, f"needs a {key_name.replace('_', ' ')} name, not {value!r}")
     return VmSpec(name=name, vcpus=params["vcpus"], memory_mib=params["memory_mib"], disk_gib=params["disk_gib"],
                   base_image=params.get("base_image"), pool=params.get("pool") or "default",
-                  network=params.get("network") or "default", domain_type=params.get("domain_type") or "qemu",
+                  network=params.get("network") or "default",
+                  domain_type="container" if provider == "podman" else params.get("domain_type") or "qemu",
                   hostname=hostname, ssh_authorized_key=key, network_config=network_config, tenant=tenant)

@@ -244,7 +244,8 @@ class LibvirtProvider(Provider):
 
     # ---- checking -----------------------------------------------------------------------------
 
-    def check(self, spec: VmSpec, *, tenant: str | None = None, source_file: str | None = None) -> None:
+    def check(self, spec: VmSpec, *, tenant: str | None = None, source_file: str | None = None,
+              current: VmState | None = None) -> None:  # pylint: disable=unused-argument
         def bad(field_name: str, reason: str) -> InvalidInput:
             return InvalidInput(f"VM '{spec.name}' {reason} (libvirt {self.uri})", tenant=tenant, file=source_file,
                                 field=field_name)

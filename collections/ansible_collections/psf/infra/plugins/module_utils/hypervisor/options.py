@@ -15,7 +15,7 @@ REQUIRED_LIBRARIES = "libvirt-python and pycdlib"
 
 #: Which hypervisor and how to reach it (fragment psf.infra.hypervisor).
 HYPERVISOR = ArgumentSpec({
-    "provider": {"type": "str", "default": "libvirt", "choices": ["libvirt"]},
+    "provider": {"type": "str", "default": "libvirt", "choices": ["libvirt", "podman"]},
     "uri": {"type": "str", "default": "qemu:///system"},
 })
 
@@ -38,9 +38,15 @@ VM = HYPERVISOR.merge(ArgumentSpec(
         "network_config": {"type": "dict"},
         "restart": {"type": "bool", "default": False},
         "shutdown_timeout": {"type": "int", "default": 120},
+        # podman only: what a container needs besides the VM's settings (the lab's machines)
+        "podman": {"type": "dict", "options": {
+            "labels": {"type": "dict", "default": {}},
+            "network_aliases": {"type": "list", "elements": "str", "default": []},
+            "cap_add": {"type": "list", "elements": "str", "default": []},
+            "command": {"type": "list", "elements": "str", "default": ["/sbin/init"]},
+        }},
     },
-    required_if=[["state", "running", ["base_image", "ssh_authorized_key"]],
-                 ["state", "stopped", ["base_image", "ssh_authorized_key"]]],
+    # base_image (and on libvirt ssh_authorized_key) for a VM that exists: base.check_spec, per provider
 ))
 
 #: psf.infra.vm_info's own options.

@@ -28,14 +28,17 @@ from ansible_collections.psf.infra.plugins.module_utils.hypervisor.base import (
 )
 from ansible_collections.psf.infra.plugins.module_utils.hypervisor.libvirt import LibvirtProvider
 from ansible_collections.psf.infra.plugins.module_utils.hypervisor.options import REQUIRED_LIBRARIES
+from ansible_collections.psf.infra.plugins.module_utils.hypervisor.podman import PodmanProvider
 from ansible_collections.psf.infra.plugins.module_utils.hypervisor.seed import seed_files, seed_iso
 
-#: libvirt-python or pycdlib missing where the module runs
-IMPORT_ERROR = libvirt_provider.IMPORT_ERROR or seed.IMPORT_ERROR
+#: What each provider needs imported where the module runs (libvirt: libvirt-python and pycdlib;
+#: podman: only the podman command).
+IMPORT_ERRORS = {"libvirt": libvirt_provider.IMPORT_ERROR or seed.IMPORT_ERROR, "podman": None}
 
 #: The hypervisors: one adapter each (see base.Provider). A new one is a class and a line here.
 PROVIDERS: dict[str, Callable[[Mapping[str, Any]], Provider]] = {
     "libvirt": lambda params: LibvirtProvider(params.get("uri") or "qemu:///system"),
+    "podman": lambda params: PodmanProvider(options=params.get("podman")),
 }
 
 
@@ -43,7 +46,7 @@ def provider_from_params(params: Mapping[str, Any]) -> Provider:
     return PROVIDERS[params.get("provider") or "libvirt"](params)
 
 
-def _diff(spec: VmSpec, current: VmState, state: str) -> dict[str, Any]:
+def _diff(spec: VmSpec, current: VmState, state: str, wanted: Mapping[str, Any]) -> dict[str, Any]:
     before: dict[str, Any] = {"state": current.state}
     if current.exists:
         before.update({**current.settings, "disk_gib": current.disk_gib, "uuid": current.uuid,
@@ -51,7 +54,9 @@ def _diff(spec: VmSpec, current: VmState, state: str) -> dict[str, Any]:
     if state == "absent":
         after: dict[str, Any] = {"state": "absent"}
     else:
-        after = {"state": state, **spec.settings(), "disk_gib": max(spec.disk_gib, current.disk_gib or 0),
+        after = {"state": state, **wanted,
+                 "disk_gib": max(spec.disk_gib, current.disk_gib or 0) if current.disk_gib is not None or
+                 "disk_volume" in wanted else None,
                  "uuid": current.uuid or "(new)", "macs": current.macs or ["(new)"]}
     return {"before": before, "after": after,
             "before_header": f"VM {spec.name} (now)", "after_header": f"VM {spec.name} (after)"}
@@ -65,9 +70,10 @@ def run_vm(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[s
     try:
         current = provider.read(spec.name, pool=spec.pool)
         if state != "absent":
-            provider.check(spec, tenant=tenant, source_file=source_file)
+            provider.check(spec, tenant=tenant, source_file=source_file, current=current)
+        wanted = provider.settings(spec)
         plan = plan_vm(spec, current, state, restart=bool(params.get("restart")), tenant=tenant,
-                       source_file=source_file)
+                       source_file=source_file, wanted=wanted, volumes=provider.volumes(spec))
         notes: list[str] = []
         # a new VM's UUID is chosen here, so that the seed's instance-id is the domain's UUID
         identity = dataclasses.replace(current, uuid=current.uuid or str(uuid.uuid4()))
@@ -98,7 +104,7 @@ def run_vm(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[s
         "notes": notes, "vm": after.as_dict(),
     }
     if diff:
-        result["diff"] = _diff(spec, current, state)
+        result["diff"] = _diff(spec, current, state, wanted)
     return result
 
 
@@ -119,8 +125,9 @@ def run_vm_info(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def run(module: Any, *, changes: bool) -> None:
     """``vm`` (``changes=True``: check and diff mode apply) or ``vm_info``; never returns."""
-    if IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
+    import_error = IMPORT_ERRORS.get(module.params.get("provider") or "libvirt")
+    if import_error is not None:
+        module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(import_error))
     with fail_on_errors(module):
         if changes:
             result = run_vm(module.params, check_mode=module.check_mode, diff=module._diff)
