@@ -1,6 +1,7 @@
 """Time the no-op domain run: N domains at the registrar (the Gandi API fake) already as declared,
 kept by psf.infra.domain and then checked by psf.infra.domain_info in one ansible-playbook run, as
-playbooks/domains.yml does. The parent zone ``test.`` (NS and DS of every domain) is served on
+playbooks/domains.yml does: each module's list form, one task for every domain (``--workers``
+threads in one module process). The parent zone ``test.`` (NS and DS of every domain) is served on
 127.0.0.1 by a small authoritative server in this process: it is the witness of the registrar's keys.
 
     .venv/bin/python tests/bench/bench_domains.py [--domains 300] [--signed-every 3]
@@ -68,7 +69,7 @@ def parent_zone(domains: list[dict]):
     return make_zone("test.", "\n".join(lines) + "\n", None)
 
 
-def playbook(directory: Path, api: FakeGandi, domains: list[dict], parent: Server) -> Path:
+def playbook(directory: Path, api: FakeGandi, domains: list[dict], parent: Server, workers: int) -> Path:
     (directory / "domains.json").write_text(json.dumps(domains))
     path = directory / "bench.yml"
     path.write_text(f"""\
@@ -78,42 +79,48 @@ def playbook(directory: Path, api: FakeGandi, domains: list[dict], parent: Serve
   vars:
     bench_domains: "{{{{ lookup('ansible.builtin.file', '{directory}/domains.json') | from_json }}}}"
   tasks:
-    - name: Keep each domain
+    # The list forms, as playbooks/domains.yml runs them: one task (one module process) for every
+    # domain, the domains in threads.
+    - name: Keep every domain
       psf.infra.domain:
-        name: "{{{{ item.name }}}}"
         provider: gandi
         gandi: {{token: "{{{{ registrar_token }}}}", url: "{api.url}"}}
-        auto_renew: true
         renew_within_days: 30
-        nameservers: {json.dumps(NAMESERVERS)}
-        dnskeys: "{{{{ item.dnskeys }}}}"
-        tenant: "{{{{ item.tenant }}}}"
+        domains: >-
+          {{%- set requests = [] -%}}
+          {{%- for domain in bench_domains -%}}
+          {{%-   set _ = requests.append({{'name': domain.name, 'tenant': domain.tenant, 'auto_renew': true,
+                                          'nameservers': {json.dumps(NAMESERVERS)}, 'dnskeys': domain.dnskeys}}) -%}}
+          {{%- endfor -%}}
+          {{{{ requests }}}}
         parent_servers: [{{server: 127.0.0.1, port: {parent.port}}}]
-      loop: "{{{{ bench_domains }}}}"
-      loop_control:
-        label: "{{{{ item.name }}}}"
+        workers: {workers}
       register: bench_result
 
     - name: Ask the parent how each domain is delegated
       psf.infra.domain_info:
-        name: "{{{{ item.name }}}}"
         provider: gandi
         gandi: {{token: "{{{{ registrar_token }}}}", url: "{api.url}"}}
-        registrar: "{{{{ omit if bench_result.results[index].changed else bench_result.results[index].registrar }}}}"
+        domains: >-
+          {{%- set infos = [] -%}}
+          {{%- for domain, kept in bench_domains | zip(bench_result.domains) -%}}
+          {{%-   set info = {{'name': domain.name, 'dnskeys': domain.dnskeys}} -%}}
+          {{%-   if not kept.changed -%}}
+          {{%-     set _ = info.update({{'registrar': kept.registrar}}) -%}}
+          {{%-   endif -%}}
+          {{%-   set _ = infos.append(info) -%}}
+          {{%- endfor -%}}
+          {{{{ infos }}}}
         parent_servers: [{{server: 127.0.0.1, port: {parent.port}}}]
         nameservers: {json.dumps(NAMESERVERS)}
-        dnskeys: "{{{{ item.dnskeys }}}}"
-      loop: "{{{{ bench_domains }}}}"
-      loop_control:
-        label: "{{{{ item.name }}}}"
-        index_var: index
+        workers: {workers}
       register: bench_info
 
     - name: Count what changed
       ansible.builtin.debug:
         msg: >-
-          changed={{{{ bench_result.results | selectattr('changed') | list | length }}}}
-          ds_match={{{{ bench_info.results | selectattr('ds_match') | list | length }}}}
+          changed={{{{ bench_result.domains | selectattr('changed') | list | length }}}}
+          ds_match={{{{ bench_info.domains | selectattr('ds_match') | list | length }}}}
 """)
     return path
 
@@ -134,11 +141,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--domains", type=int, default=300)
     parser.add_argument("--signed-every", type=int, default=3, help="every n-th domain has a DS (0: none)")
+    parser.add_argument("--workers", type=int, default=8, help="threads of the list forms (their workers option)")
     args = parser.parse_args()
     with FakeGandi(TEST_TOKEN) as api, tempfile.TemporaryDirectory(prefix="psf-bench-domains-") as tmp:
         domains = build(api, args.domains, args.signed_every)
         parent = Server(parent_zone(domains))
-        path = playbook(Path(tmp), api, domains, parent)
+        path = playbook(Path(tmp), api, domains, parent, args.workers)
         env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
         started = time.perf_counter()
         proc = subprocess.run(
@@ -160,7 +168,8 @@ def main() -> int:
         floor = direct_reads(api, domains)
     signed = sum(1 for d in domains if d["dnskeys"])
     print(f"no-op domain run: {args.domains} domains ({signed} with DS) at the Gandi API fake, one ansible-playbook "
-          "(psf.infra.domain, then psf.infra.domain_info; the parent zone served on 127.0.0.1)")
+          f"(psf.infra.domain, then psf.infra.domain_info, each one task over the list, {args.workers} threads; "
+          "the parent zone served on 127.0.0.1)")
     print(f"  wall {wall:.2f} s ({wall / args.domains * 1000:.1f} ms per domain)")
     print(f"  API requests {total} ({total / args.domains:.2f} per domain; writes: "
           f"{sum(v for k, v in calls.items() if not k.startswith('GET'))})")

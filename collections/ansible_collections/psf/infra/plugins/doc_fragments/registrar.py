@@ -19,8 +19,8 @@ options:
       - The registrar of the domain. C(gandi) is Gandi's API v5; C(rfc2136) is a parent zone we run
         (the lab registry C(test.), or sub-domains of a PSF-owned zone), updated with TSIG.
       - See C(docs/registrar.md) for what each does and how to add another.
+      - Required with O(name); with O(domains), the registrar of each domain that names none of its own.
     type: str
-    required: true
     choices: [gandi, rfc2136]
   gandi:
     description: How to reach Gandi. Required for O(provider=gandi).

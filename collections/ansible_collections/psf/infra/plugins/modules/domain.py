@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: domain
-short_description: Keep one domain registered, renewed and delegated at its registrar
+short_description: Keep domains registered, renewed and delegated at their registrars
 version_added: 0.1.0
 description:
   - Reads the domain at its registrar (O(provider)), plans, and makes the registrar hold what is asked
@@ -30,6 +30,14 @@ description:
     renewal with its C(Dry-Run) header, the other changes are only planned.
   - With O(provider=rfc2136) (a parent zone we run) registration and renewal are not applicable
     (reported in RV(notes)); the expiry comes from O(rfc2136.expires).
+  - The list form (O(domains) instead of O(name)) keeps many domains in one task - in O(workers)
+    threads of one module process, one registrar connection a thread - and returns RV(domains), one
+    item a domain in the order given, each with the keys of the single form plus C(name) and
+    C(changed). Every domain is checked before any is touched (bad input fails naming its tenant,
+    file and field); a domain that fails does not stop the others, which run to their end; the task
+    then fails naming every failed domain, its tenant and file, quoting the error, with every item
+    returned. In diff mode the diff is a list, one before/after a changed domain. See
+    C(docs/registrar.md), "The list form".
 author:
   - PSF Infrastructure Working Group (@python)
 extends_documentation_fragment:
@@ -38,9 +46,52 @@ extends_documentation_fragment:
   - psf.infra.registrar.parent
 options:
   name:
-    description: The domain, for example C(packaging.test).
+    description:
+      - The domain, for example C(packaging.test). Exactly one of O(name) and O(domains) is given.
     type: str
-    required: true
+  domains:
+    description:
+      - The list form - the domains to keep, each with its own options; the task's other options
+        are shared by all (O(gandi), O(rfc2136), O(renew_within_days), O(years), O(parent_servers),
+        O(root_servers), O(nameserver_addresses), O(timeout)), and the task's O(provider),
+        O(auto_renew), O(nameservers), O(dnskeys), O(tenant) and O(source_file) are the defaults of
+        a domain that does not give its own.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The domain.
+        type: str
+        required: true
+      provider:
+        description: Its registrar (default O(provider)).
+        type: str
+        choices: [gandi, rfc2136]
+      register:
+        description: As O(register), for this domain.
+        type: bool
+        default: false
+      auto_renew:
+        description: As O(auto_renew), for this domain.
+        type: bool
+      nameservers:
+        description: As O(nameservers), for this domain.
+        type: list
+        elements: str
+      dnskeys:
+        description: As O(dnskeys), for this domain (C([]) - no DS; left out - DNSSEC left alone).
+        type: list
+        elements: str
+      tenant:
+        description: Its tenant; used in error messages.
+        type: str
+      source_file:
+        description: Its tenant file; used in error messages.
+        type: str
+  workers:
+    description: With O(domains), how many domains are worked at the same time (threads, 1 to 64).
+    type: int
+    default: 8
   state:
     description: C(present) - registered (when allowed), renewed, delegated. Domains are never deleted by this module.
     type: str
@@ -127,36 +178,63 @@ EXAMPLES = r"""
       tsig_key_secret: "{{ psf_dns_registry_key.secret }}"
     nameservers: [ns1.infra.test, ns2.infra.test]
     dnskeys: "{{ packaging_keys }}"
+
+- name: Every domain in one task (the list form), eight at a time
+  psf.infra.domain:
+    provider: gandi
+    gandi:
+      token: "{{ vault_psf_registrar_gandi_token }}"
+    renew_within_days: 30
+    domains:
+      - {name: packaging.test, auto_renew: true, nameservers: [ns1.infra.psf.io, ns2.infra.psf.io],
+         dnskeys: "{{ packaging_keys }}", tenant: packaging, source_file: inventories/production/tenants/packaging.yml}
+      - {name: pyladies.test, provider: rfc2136, nameservers: [ns1.infra.psf.io, ns2.infra.psf.io], dnskeys: []}
+    rfc2136: {server: 127.0.0.1, port: 5300, zone: test., tsig_key_name: registry-key,
+              tsig_key_secret: "{{ psf_dns_registry_key.secret }}"}
+  register: kept
+
+- name: The domains that changed
+  ansible.builtin.debug:
+    msg: "{{ kept.domains | selectattr('changed') | map(attribute='name') | list }}"
 """
 
 RETURN = r"""
+domains:
+  description:
+    - The list form - one item a domain of O(domains), in the same order - C(name) (as given),
+      C(changed) and the keys below; or, for a domain that failed, C(name), C(tenant),
+      C(source_file), C(changed) (false), C(failed) (true), C(msg) and C(error).
+  returned: with O(domains)
+  type: list
+  elements: dict
+  sample: [{name: packaging.test, changed: false, domain: packaging.test, provider: gandi, actions: []}]
 domain:
   description: The domain, lower case, without the final dot.
-  returned: always
+  returned: with O(name)
   type: str
 provider:
   description: The registrar (C(gandi), C(rfc2136)).
-  returned: always
+  returned: with O(name)
   type: str
 actions:
   description: What was changed (or would be, in check mode), in order, as C({action, detail}).
-  returned: always
+  returned: with O(name)
   type: list
   elements: dict
   sample: [{action: renew, detail: "renew packaging.test for 1 year(s): 12 day(s) left"}]
 messages:
   description: What the registrar answered to each change.
-  returned: always
+  returned: with O(name)
   type: list
   elements: str
 notes:
   description: What was not done and why (for example renewal not applicable to a parent zone we run).
-  returned: always
+  returned: with O(name)
   type: list
   elements: str
 registrar:
   description: The domain at the registrar before the run.
-  returned: always
+  returned: with O(name)
   type: dict
   contains:
     registered:
@@ -185,21 +263,21 @@ registrar:
       elements: str
 expires:
   description: Expiry before the run (ISO 8601), or null.
-  returned: always
+  returned: with O(name)
   type: str
 days_left:
   description: Days left before the run, or null.
-  returned: always
+  returned: with O(name)
   type: int
 api_requests:
   description: Requests sent to the registrar, retries included.
-  returned: always
+  returned: with O(name)
   type: int
 keys_read_from:
   description:
     - Where the registrar's DNSSEC keys were taken from - C(registrar) (read there), C(parent) (the
       parent serves exactly the DS of O(dnskeys), so they were not read), or null (not needed).
-  returned: always
+  returned: with O(name)
   type: str
 """
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: domain_info
-short_description: A domain at its registrar and at its parent zone; is its delegation correct, lame or missing
+short_description: Domains at their registrar and at their parent zone; is each delegation correct, lame or missing
 version_added: 0.1.0
 description:
   - Reads the domain at its registrar (O(provider)) - expiry, days left, status, auto-renew, name servers and DS.
@@ -20,6 +20,11 @@ description:
     address we know), C(missing) (no delegation at the parent) or C(mismatch) (it works, but not with
     O(nameservers)).
   - With O(dnskeys), RV(ds_match) says whether the parent serves exactly the DS of the zone's keys.
+  - The list form (O(domains) instead of O(name)) reads many domains in one task, in O(workers)
+    threads of one module process, and returns RV(domains), one item a domain in the order given.
+    A domain that could not be read has C(failed) and C(msg) in its item; the others are still read,
+    and the task then fails naming every such domain, with every item returned. See
+    C(docs/registrar.md), "The list form".
 author:
   - PSF Infrastructure Working Group (@python)
 extends_documentation_fragment:
@@ -29,9 +34,45 @@ extends_documentation_fragment:
   - psf.infra.dns_server.info_attributes
 options:
   name:
-    description: The domain.
+    description: The domain. Exactly one of O(name) and O(domains) is given.
     type: str
-    required: true
+  domains:
+    description:
+      - The list form - the domains to read, each with its own options; the task's other options are
+        shared by all, and the task's O(provider), O(registrar), O(nameservers) and O(dnskeys) are
+        the defaults of a domain that does not give its own.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The domain.
+        type: str
+        required: true
+      provider:
+        description: Its registrar (default O(provider)).
+        type: str
+        choices: [gandi, rfc2136]
+      registrar:
+        description: As O(registrar) - what M(psf.infra.domain) read of this domain in this run.
+        type: dict
+      nameservers:
+        description: As O(nameservers), for this domain.
+        type: list
+        elements: str
+      dnskeys:
+        description: As O(dnskeys), for this domain.
+        type: list
+        elements: str
+      tenant:
+        description: Its tenant; used in error messages.
+        type: str
+      source_file:
+        description: Its tenant file; used in error messages.
+        type: str
+  workers:
+    description: With O(domains), how many domains are read at the same time (threads, 1 to 64).
+    type: int
+    default: 8
   registrar:
     description:
       - The domain at its registrar as psf.infra.domain returned it in this run (its C(registrar) result).
@@ -68,94 +109,113 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: packaging_delegation.delegation == 'correct'
     fail_msg: "{{ packaging_delegation.problems }}"
+
+- name: Every domain in one task (the list form)
+  psf.infra.domain_info:
+    provider: rfc2136
+    rfc2136: {server: 127.0.0.1, port: 5300, zone: test.}
+    nameservers: [ns1.infra.test, ns2.infra.test]
+    domains:
+      - {name: packaging.test}
+      - {name: pyladies-berlin.test}
+  register: delegations
 """
 
 RETURN = r"""
+domains:
+  description:
+    - The list form - one item a domain of O(domains), in the same order - C(name) (as given),
+      C(changed) (false) and the keys below; or, for a domain that could not be read, C(name),
+      C(failed) (true), C(msg) and C(error).
+  returned: with O(domains)
+  type: list
+  elements: dict
+  sample: [{name: packaging.test, domain: packaging.test, delegation: correct, problems: []}]
 domain:
   description: The domain.
-  returned: always
+  returned: with O(name)
   type: str
 provider:
   description: The registrar.
-  returned: always
+  returned: with O(name)
   type: str
 registrar:
   description:
     - The domain at the registrar (C(registered), C(expires), C(days_left), C(status), C(auto_renew),
       C(nameservers), C(ds)).
-  returned: always
+  returned: with O(name)
   type: dict
 registered:
   description: Whether the registrar holds the domain.
-  returned: always
+  returned: with O(name)
   type: bool
 expires:
   description: Expiry (ISO 8601) at the registrar, or null.
-  returned: always
+  returned: with O(name)
   type: str
 days_left:
   description: Whole days until the expiry, or null.
-  returned: always
+  returned: with O(name)
   type: int
 status:
   description: Registry statuses at the registrar.
-  returned: always
+  returned: with O(name)
   type: list
   elements: str
 auto_renew:
   description: The registrar's auto-renew setting, or null.
-  returned: always
+  returned: with O(name)
   type: bool
 nameservers:
   description: The name servers at the registrar.
-  returned: always
+  returned: with O(name)
   type: list
   elements: str
 ds:
   description: The DS records at the registrar.
-  returned: always
+  returned: with O(name)
   type: list
   elements: str
 parent:
   description:
     - What each parent server serves (C({server, nameservers, glue, ds})); null when no parent server was asked.
-  returned: always
+  returned: with O(name)
   type: list
   elements: dict
 parent_nameservers:
   description: The NS the parent serves (union over its servers).
-  returned: when a parent server was asked
+  returned: with O(name), when a parent server was asked
   type: list
   elements: str
 parent_ds:
   description: The DS the parent serves.
-  returned: when a parent server was asked
+  returned: with O(name), when a parent server was asked
   type: list
   elements: str
 delegation:
   description: C(correct), C(lame), C(missing) or C(mismatch); null when no parent server was asked.
-  returned: always
+  returned: with O(name)
   type: str
 servers:
   description: Each listed name server's address and whether it answered authoritatively.
-  returned: when a parent server was asked
+  returned: with O(name), when a parent server was asked
   type: list
   elements: dict
 nameservers_match:
   description: Whether the parent serves exactly O(nameservers).
-  returned: when O(nameservers) is given and a parent server was asked
+  returned: with O(name), when O(nameservers) is given and a parent server was asked
   type: bool
 ds_match:
   description: Whether the parent serves exactly the DS of O(dnskeys).
-  returned: when O(dnskeys) is given and a parent server was asked
+  returned: with O(name), when O(dnskeys) is given and a parent server was asked
   type: bool
 registrar_matches_parent:
   description: Whether the registrar's NS and DS are what the parent serves (false while a change propagates).
-  returned: when a parent server was asked
+  returned: with O(name), when a parent server was asked
   type: bool
 problems:
   description: Each problem found, in words.
-  returned: always
+  returned: with O(name)
   type: list
   elements: str
 """

@@ -60,6 +60,12 @@ from ansible_collections.psf.infra.plugins.module_utils.dns.client import DnsErr
 from ansible_collections.psf.infra.plugins.module_utils.dns.model import to_name
 from ansible_collections.psf.infra.plugins.module_utils.dns.query import query_message
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError
+from ansible_collections.psf.infra.plugins.module_utils.parallel import (
+    check_items,
+    check_workers,
+    failure_message,
+    run_items,
+)
 
 SECURE = "secure"
 INSECURE = "insecure"
@@ -542,14 +548,48 @@ def walk_options(params: Mapping[str, Any]) -> tuple[list[DnsServer], dict[str, 
     return roots, addresses, timeout
 
 
+def _zone_name(zone: Any, field_name: str) -> dns.name.Name:
+    """A zone option (``zone``, ``zones[i]``) as an absolute name; InvalidInput naming the field."""
+    if not zone:
+        raise InvalidInput("a zone is needed", field=field_name)
+    try:
+        return to_name(str(zone), dns.name.root)
+    except (dns.exception.DNSException, ValueError) as err:
+        raise InvalidInput(f"'{zone}' is not a domain name: {err}", field=field_name) from None
+
+
+def _anchor(params: Mapping[str, Any]) -> TrustAnchor:
+    return TrustAnchor.from_file(params["trust_anchor"]) if params.get("trust_anchor") else TrustAnchor.iana()
+
+
 def checker_from_params(params: Mapping[str, Any], now: float | None = None) -> ChainChecker:
     """The checker of psf.infra.dnssec_info's options; InvalidInput naming the field when one is wrong."""
     roots, addresses, timeout = walk_options(params)
-    anchor = TrustAnchor.from_file(params["trust_anchor"]) if params.get("trust_anchor") else TrustAnchor.iana()
-    try:
-        to_name(params.get("zone") or "", dns.name.root)
-    except (dns.exception.DNSException, ValueError) as err:
-        raise InvalidInput(f"'{params.get('zone')}' is not a domain name: {err}", field="zone") from None
-    if not params.get("zone"):
-        raise InvalidInput("a zone is needed", field="zone")
+    anchor = _anchor(params)
+    _zone_name(params.get("zone"), "zone")
     return ChainChecker(anchor, roots, addresses, timeout, now)
+
+
+def check_zones(params: Mapping[str, Any], now: float | None = None) -> tuple[dict[str, Any], str | None]:
+    """psf.infra.dnssec_info's list form (``zones``): every zone's chain checked, in threads
+    (``module_utils/parallel.py``); one checker for all (it keeps no state between walks).
+
+    Returns the result (``zones``: per zone, in input order, ``name`` as given and the single form's
+    keys, or ``failed`` and ``msg`` for a zone that could not be checked) and the failure message
+    naming every such zone, or None. ``secure``, ``insecure`` and ``bogus`` are verdicts, not failures."""
+    workers = check_workers(params.get("workers"))
+    zones = list(params["zones"])
+    names = check_items(zones, lambda index, zone: _zone_name(zone, f"zones[{index}]"))
+    roots, addresses, timeout = walk_options(params)
+    checker = ChainChecker(_anchor(params), roots, addresses, timeout, now)
+    outcomes = run_items(names, lambda _index, name: checker.check(name).as_dict(), workers=workers)
+    items = []
+    for outcome in outcomes:
+        zone = zones[outcome.index]
+        if outcome.failed:
+            items.append({"name": zone, "zone": outcome.item.to_text(), **outcome.error_fields()})
+        else:
+            items.append({"name": zone, **(outcome.result or {})})
+    failed = any(outcome.failed for outcome in outcomes)
+    return ({"changed": False, "zones": items},
+            failure_message(outcomes, "zones", lambda outcome: outcome.item.to_text()) if failed else None)

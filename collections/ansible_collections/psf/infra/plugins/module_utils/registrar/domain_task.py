@@ -74,10 +74,13 @@ PROVIDERS = {"gandi": _gandi, "rfc2136": _rfc2136}
 
 
 def provider_from_params(params: Mapping[str, Any]) -> Provider:
+    if not params.get("provider"):
+        raise InvalidInput("a registrar is needed (provider: gandi or rfc2136)", tenant=params.get("tenant"),
+                           file=params.get("source_file"), field="provider")
     return PROVIDERS[params["provider"]](params)
 
 
-def _domain_name(params: Mapping[str, Any]) -> str:
+def domain_name(params: Mapping[str, Any]) -> str:
     name = normalise_host(params["name"])
     if not name or " " in name:
         raise InvalidInput(f"{params['name']!r} is not a domain name", tenant=params.get("tenant"),
@@ -86,7 +89,7 @@ def _domain_name(params: Mapping[str, Any]) -> str:
 
 
 def desired_from_params(params: Mapping[str, Any]) -> Desired:
-    name = _domain_name(params)
+    name = domain_name(params)
     if params.get("years", 1) < 1 or params.get("years", 1) > 10:
         raise InvalidInput("years must be 1 to 10", field="years")
     if params.get("renew_within_days", 30) < 0:
@@ -177,10 +180,13 @@ def read_registrar(params: Mapping[str, Any], provider: Provider, desired: Desir
     return state, "parent"
 
 
-def run_domain(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
-    """Converge one domain at its registrar."""
-    desired = desired_from_params(params)
-    provider = provider_from_params(params)
+def run_domain(params: Mapping[str, Any], *, check_mode: bool, diff: bool, provider: Provider | None = None,
+               desired: Desired | None = None) -> dict[str, Any]:
+    """Converge one domain at its registrar (``provider`` and ``desired`` when the caller made them:
+    the list form checks every domain first and keeps one provider a thread)."""
+    desired = desired or desired_from_params(params)
+    provider = provider or provider_from_params(params)
+    sent_before = getattr(provider, "requests_sent", None)
     state, keys_read_from = read_registrar(params, provider, desired)
     actions, notes = plan_domain(provider, state, desired)
     messages = apply_actions(provider, state, desired, actions, check=check_mode)
@@ -189,7 +195,8 @@ def run_domain(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> di
         "changed": bool(actions), "domain": desired.name, "provider": provider.name,
         "actions": [action.as_dict() for action in actions], "messages": messages, "notes": notes,
         "registrar": before, "expires": before["expires"], "days_left": before["days_left"],
-        "api_requests": getattr(provider, "requests_sent", None), "keys_read_from": keys_read_from,
+        "api_requests": None if sent_before is None else provider.requests_sent - sent_before,
+        "keys_read_from": keys_read_from,
     }
     if diff and actions:
         result["diff"] = {"before": before, "after": _predicted(state, desired, actions),
@@ -198,10 +205,10 @@ def run_domain(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> di
     return result
 
 
-def run_domain_info(params: Mapping[str, Any]) -> dict[str, Any]:
+def run_domain_info(params: Mapping[str, Any], provider: Provider | None = None) -> dict[str, Any]:
     """The domain at its registrar and at its parent's name servers, and the verdict on the delegation."""
-    name = _domain_name(params)
-    provider = provider_from_params(params)
+    name = domain_name(params)
+    provider = provider or provider_from_params(params)
     if params.get("registrar") is not None:  # read by psf.infra.domain in this run: not asked again
         state = DomainState.from_dict(name, params["registrar"])
     else:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from ansible_collections.psf.infra.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.psf.infra.plugins.module_utils.dns.options import TSIG_ALGORITHMS
+from ansible_collections.psf.infra.plugins.module_utils.parallel import WORKERS_OPTION
 
 REQUIRED_LIBRARIES = "dnspython (2.6 or later) and netaddr"
 
 #: Which registrar, and how to reach it (fragment psf.infra.registrar).
 REGISTRAR = ArgumentSpec(
     {
-        "provider": {"type": "str", "required": True, "choices": ["gandi", "rfc2136"]},
+        # required by the single form; in the list form each domain's default (domains[].provider)
+        "provider": {"type": "str", "choices": ["gandi", "rfc2136"]},
         "gandi": {"type": "dict", "options": {
             "token": {"type": "str", "required": True, "no_log": True},
             "url": {"type": "str", "default": "https://api.gandi.net/v5"},
@@ -67,9 +69,24 @@ PARENT = WALK.merge(ArgumentSpec({
     }},
 }))
 
+#: The list forms (module_utils/parallel.py): ``name`` or ``domains``, and the threads.
+_ONE_OR_LIST = {"mutually_exclusive": [["name", "domains"]], "required_one_of": [["name", "domains"]],
+                "required_by": {"name": ["provider"]}}
+
 #: psf.infra.domain's own options.
 DOMAIN = REGISTRAR.merge(PARENT, ArgumentSpec({
-    "name": {"type": "str", "required": True},
+    "name": {"type": "str"},
+    "domains": {"type": "list", "elements": "dict", "options": {
+        "name": {"type": "str", "required": True},
+        "provider": {"type": "str", "choices": ["gandi", "rfc2136"]},
+        "register": {"type": "bool", "default": False},
+        "auto_renew": {"type": "bool"},
+        "nameservers": {"type": "list", "elements": "str"},
+        "dnskeys": {"type": "list", "elements": "str", "no_log": False},
+        "tenant": {"type": "str"},
+        "source_file": {"type": "str"},
+    }},
+    **WORKERS_OPTION,
     "state": {"type": "str", "default": "present", "choices": ["present"]},
     "register": {"type": "bool", "default": False},
     "years": {"type": "int", "default": 1},
@@ -79,12 +96,22 @@ DOMAIN = REGISTRAR.merge(PARENT, ArgumentSpec({
     "dnskeys": {"type": "list", "elements": "str", "no_log": False},
     "tenant": {"type": "str"},
     "source_file": {"type": "str"},
-}))
+}, **_ONE_OR_LIST))
 
 #: psf.infra.domain_info's own options.
 DOMAIN_INFO = REGISTRAR.merge(PARENT, ArgumentSpec({
-    "name": {"type": "str", "required": True},
+    "name": {"type": "str"},
+    "domains": {"type": "list", "elements": "dict", "options": {
+        "name": {"type": "str", "required": True},
+        "provider": {"type": "str", "choices": ["gandi", "rfc2136"]},
+        "registrar": {"type": "dict"},
+        "nameservers": {"type": "list", "elements": "str"},
+        "dnskeys": {"type": "list", "elements": "str", "no_log": False},
+        "tenant": {"type": "str"},
+        "source_file": {"type": "str"},
+    }},
+    **WORKERS_OPTION,
     "registrar": {"type": "dict"},
     "nameservers": {"type": "list", "elements": "str"},
     "dnskeys": {"type": "list", "elements": "str", "no_log": False},
-}))
+}, **_ONE_OR_LIST))
