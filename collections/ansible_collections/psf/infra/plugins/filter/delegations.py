@@ -72,23 +72,30 @@ def hosted_child_zones(tenants: Any, statuses: Iterable[str] | str = HOSTED_STAT
 
 
 def _child_keys(results: Iterable[Any], child: str) -> list[str] | None:
-    """``zone_parent_keys`` of ``child``'s result among the registered ``dns_zone_info`` loop results."""
+    """``zone_parent_keys`` of ``child``'s result among the registered ``dns_zone_info`` results: the
+    items of its list form (``zone``) or of a loop (``item.name``); a zone not read (``failed``) has none."""
     for result in results or ():
-        if isinstance(result, Mapping) and zone_name(str((result.get("item") or {}).get("name", ""))) == child:
-            return zone_parent_keys(result)
+        if not isinstance(result, Mapping):
+            continue
+        name = (result.get("item") or {}).get("name") if isinstance(result.get("item"), Mapping) else result.get("zone")
+        if zone_name(str(name or "")) == child:
+            return None if result.get("failed") else zone_parent_keys(result)
     return None
 
 
 def zone_delegations(children: Any, parent: str, keys: Any = None) -> list[dict[str, Any]]:
     """The children of ``parent`` as ``psf.infra.dns_zone``'s ``delegations.zones``: ``{name, dnskeys}``.
 
-    ``keys``: the registered results of a ``dns_zone_info`` loop over the children (``include_dnssec``);
+    ``keys``: the registered result of ``dns_zone_info``'s list form over the children (``include_dnssec``),
+    or of a loop of its single form;
     an unsigned child gets ``dnskeys: []`` (no DS), a signed one whose keys were not read none (keep the DS).
     """
     if not isinstance(children, list):
         raise AnsibleFilterError(f"zone_delegations: expected the list of hosted_child_zones, got "
                                  f"{type(children).__name__}")
-    results = keys.get("results") if isinstance(keys, Mapping) else keys
+    results = keys
+    if isinstance(keys, Mapping):  # a registered loop (results) or list form (zones)
+        results = keys.get("results") if "results" in keys else keys.get("zones")
     wanted = zone_name(str(parent))
     delegations = []
     for child in children:
