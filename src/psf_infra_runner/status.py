@@ -154,6 +154,16 @@ def vm_check(host: str, state: str | None) -> Check:
     return Check("vm", host, RED, state)
 
 
+def decommissioned_check(host: str, since: str, state: str | None) -> Check:
+    """A VM declared ``state: decommissioned``: neither backed up on schedule nor monitored any more;
+    ``state`` as for ``vm_check`` (None: gone from the lab, or a VM the page cannot see)."""
+    text = f"decommissioned on {since}"
+    if state is None:
+        return Check("vm", host, UNKNOWN, text)
+    return Check("vm", host, AMBER, f"{text}; the machine is still there ({state}): "
+                                    "playbooks/decommission.yml takes its last backup and removes it")
+
+
 def backup_check(host: str, last_success: float | None, *, now: dt.datetime, seen: bool = True) -> Check:
     if not seen:
         return Check("backup", host, UNKNOWN, "the status page reads backups of the lab's machines only")
@@ -254,6 +264,10 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantSt
         for vm in services.get("vms") or []:
             host = f"{vm['name']}.{name}"
             container = machines.get(host)
+            if vm.get("state") == "decommissioned":
+                status.checks.append(decommissioned_check(host, str(vm.get("decommissioned_on")),
+                                                          container[1] if container else None))
+                continue
             status.checks.append(vm_check(host, container[1] if container else None))
             status.checks.append(lab_backup(host, container, now))
         for app in services.get("apps") or []:

@@ -207,6 +207,8 @@ def render(inventory: Inventory, root: Path) -> list[str]:
             host = f"{vm['name']}.{name}"
             paths = " ".join(vm.get("backup", {}).get("paths", []))
             status = vm_status(host, hostvars, machines)
+            if vm.get("state") == "decommissioned":
+                status = f"decommissioned on {vm.get('decommissioned_on')}; {status}"
             lines.append(f"  vm            {host}  size {vm.get('size')}  backup: {paths}  ({status})")
         for app in services.get("apps", []):
             lines.append(f"  app           {app['name']} on {app.get('vm')}")

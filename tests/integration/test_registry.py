@@ -245,7 +245,7 @@ def test_the_lab_registry_gives_the_contracted_groups_and_variables() -> None:
         "memory_mib": 4096, "disk_gib": 40, "address": "127.0.0.10",
         "backup": {"paths": ["/etc", "/srv/packaging", "/var/lib/postgresql/backups"],
                    "exclude": ["/srv/packaging/cache"]},
-        "monitoring": {"http_checks": ["https://packaging.test/"]},
+        "monitoring": {"http_checks": ["https://packaging.test/"]}, "state": "active",
     }
     assert [app["name"] for app in web1["psf_apps"]] == ["packaging-guide"]
     site1 = hostvars["site1.pyladies-berlin"]

@@ -113,7 +113,7 @@ def test_a_valid_tenant_is_normalised_with_defaults(config) -> None:
     assert record["services"]["vms"][0] == {
         "name": "web1", "fqdn": "web1.packaging.vms.infra.test", "size": "medium", "vcpus": 2,
         "memory_mib": 4096, "disk_gib": 40, "address": "2001:db8::10",
-        "backup": {"paths": ["/etc"], "exclude": []}, "monitoring": {"http_checks": []},
+        "backup": {"paths": ["/etc"], "exclude": []}, "monitoring": {"http_checks": []}, "state": "active",
     }
     assert record["services"]["apps"][0]["certificate"] == "web"
 

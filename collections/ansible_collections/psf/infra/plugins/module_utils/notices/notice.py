@@ -180,8 +180,11 @@ def _service_reasons(record: Mapping[str, Any], service: str, via: str) -> list[
     if kind == "zones":
         return [f"zone {zone_name(str(zone['name']))} (served by {via})" for zone in items]
     if kind == "vms":
+        # A decommissioned VM is neither backed up on schedule nor monitored any more: only a notice
+        # about VMs themselves concerns it.
         what = {"backups": "backups", "monitoring": "monitoring", "vms": "the VM itself"}[service]
-        return [f"VM {vm['name']}.{record['name']}: {what} ({via})" for vm in items]
+        return [f"VM {vm['name']}.{record['name']}: {what} ({via})" for vm in items
+                if service == "vms" or not views.is_decommissioned(vm)]
     if kind == "certificates":
         return [f"certificate {cert['name']} ({', '.join(cert.get('names') or [])}): renewal ({via})"
                 for cert in items]

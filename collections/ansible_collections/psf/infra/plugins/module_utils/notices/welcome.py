@@ -43,7 +43,8 @@ def body(record: Mapping[str, Any], *, nameservers: Sequence[str], instructions:
     ``fqdn``)."""
     name = str(record["name"])
     display = str(record.get("display_name") or name)
-    vms = _services(record, "vms")
+    # A decommissioned VM is on its way out: not announced as a service.
+    vms = [vm for vm in _services(record, "vms") if vm.get("state", "active") != "decommissioned"]
     members = [member for member in record.get("members") or [] if member.get("notify", True)]
     hello = ", ".join(str(member.get("name") or member.get("email")) for member in members) or display
     lines = [f"Hello {hello},", "",

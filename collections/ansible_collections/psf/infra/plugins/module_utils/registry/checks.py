@@ -31,6 +31,7 @@ from ansible_collections.psf.infra.plugins.module_utils.registry.schema import (
     CHARTER_BACKUP_MONITORING,
     CONFIG_SCHEMA,
     DEFAULT_KEY_TYPE,
+    DEFAULT_VM_STATE,
     TENANT_SCHEMA,
 )
 
@@ -672,9 +673,13 @@ class _TenantChecker:
         quota_source = f"quotas.tenants.{self.name}" if self.name in self.config.tenant_quotas else "quotas.default"
         vms, seen = [], {}
         listed = list(self.items("services", "vms"))
-        if len(listed) > quota.max_vms:
-            self.problem("services.vms", f"{len(listed)} VMs exceed the tenant's quota of {quota.max_vms} "
-                                         f"({quota_source}.max_vms in {self.config.source})")
+        # A decommissioned VM is on its way out (playbooks/decommission.yml): it does not count, so
+        # that a tenant can declare the VM replacing it at once.
+        counted = [vm for _index, vm in listed if vm.get("state", DEFAULT_VM_STATE) != "decommissioned"]
+        if len(counted) > quota.max_vms:
+            note = "; decommissioned VMs do not count" if len(counted) < len(listed) else ""
+            self.problem("services.vms", f"{len(counted)} VMs exceed the tenant's quota of {quota.max_vms} "
+                                         f"({quota_source}.max_vms in {self.config.source}{note})")
         for index, vm in listed:
             path = ("services", "vms", index)
             name = vm.get("name")
@@ -707,13 +712,42 @@ class _TenantChecker:
             monitoring = vm.get("monitoring") if isinstance(vm.get("monitoring"), Mapping) else {}
             normal["backup"] = {"paths": list(backup.get("paths") or []), "exclude": list(backup.get("exclude") or [])}
             normal["monitoring"] = {"http_checks": list(monitoring.get("http_checks") or [])}
+            normal.update(self._vm_state(vm, path))
             vms.append(normal)
         return vms
+
+    def _vm_state(self, vm: Mapping, path: tuple) -> dict[str, Any]:
+        """``state`` (default active) and, for a decommissioned VM, ``decommissioned_on``: the day it was
+        declared decommissioned, required then (the start of its backup retention), refused otherwise."""
+        state = vm.get("state", DEFAULT_VM_STATE)
+        date_text = vm.get("decommissioned_on")
+        if state != "decommissioned":
+            if date_text is not None:
+                self.problem((*path, "decommissioned_on"),
+                             f"is only for a decommissioned VM, and this VM's state is {state!r}: "
+                             "set state: decommissioned too, or remove decommissioned_on")
+            return {"state": state}
+        if date_text is None:
+            self.problem((*path, "decommissioned_on"),
+                         "is required with state: decommissioned: the day the VM was declared decommissioned "
+                         "(YYYY-MM-DD), from which its last backups are kept (docs/vms.md, \"Decommissioning\")")
+        elif isinstance(date_text, str) and re.match(r"^\d{4}-\d{2}-\d{2}$", date_text):
+            try:
+                decommissioned_on = datetime.date.fromisoformat(date_text)
+            except ValueError:
+                self.problem((*path, "decommissioned_on"), f"{date_text!r} is not a valid date")
+            else:
+                if decommissioned_on > self.today:
+                    self.problem((*path, "decommissioned_on"),
+                                 f"{date_text!r} is in the future (today is {self.today}): a VM is declared "
+                                 "decommissioned on the day it leaves, not ahead of it")
+        return {"state": state, "decommissioned_on": date_text}
 
     def _apps(self, domains: list[dict], zones: list[dict], vms: list[dict],
               certificates: list[dict]) -> list[dict[str, Any]]:
         owned = self._owned_names(domains, zones)
         vm_names = [vm["name"] for vm in vms]
+        decommissioned = {vm["name"] for vm in vms if vm.get("state") == "decommissioned"}
         certificate_names = [certificate["name"] for certificate in certificates]
         apps, seen, ports = [], {}, {}
         for index, app in self.items("services", "apps"):
@@ -724,6 +758,9 @@ class _TenantChecker:
             vm = app.get("vm")
             if isinstance(vm, str) and vm not in vm_names:
                 self.problem((*path, "vm"), f"{vm!r} is not one of the tenant's VMs ({', '.join(vm_names) or 'none'})")
+            elif isinstance(vm, str) and vm in decommissioned:
+                self.problem((*path, "vm"), f"VM {vm!r} is decommissioned: move the app to another VM of the tenant "
+                                            "or remove it before the VM leaves")
             port = app.get("port")
             if isinstance(vm, str) and isinstance(port, int):
                 if (vm, port) in ports:

@@ -41,6 +41,13 @@ STATUSES = ("active", "suspended", "retired")
 #: The statuses whose tenants are served: zones, domains, certificates, VMs (backed up, monitored).
 #: A suspended tenant keeps everything while the question is settled; a retired one has nothing.
 HOSTED_STATUSES = ("active", "suspended")
+#: The states of one VM (``services.vms[].state``). ``decommissioned``: the VM is on its way out
+#: (``playbooks/decommission.yml``); it keeps its host variables, in the inventory group
+#: ``decommissioned_vms`` only, so that the site neither converges, backs up nor monitors it.
+VM_STATES = ("active", "decommissioned")
+DEFAULT_VM_STATE = "active"
+#: The inventory group of the decommissioned VMs.
+DECOMMISSIONED_GROUP = "decommissioned_vms"
 REGISTRARS = ("psf", "tenant")
 ZONE_MANAGEMENT = ("full", "declared")
 #: Certificate private key types: the tenant file's ``key_type``, the ``psf.infra.certificate`` module's
@@ -155,6 +162,9 @@ _VM = {
         "fqdn": _DOMAIN_NAME,
         "backup": _BACKUP,
         "monitoring": _MONITORING,
+        "state": {"enum": list(VM_STATES)},
+        "decommissioned_on": {"type": "string", "pattern": ISO_DATE_PATTERN,
+                              "x-error": "must be an ISO date (YYYY-MM-DD)"},
     },
 }
 

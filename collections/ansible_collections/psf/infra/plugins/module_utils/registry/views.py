@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.psf.infra.plugins.module_utils.registry.names import is_apex, zone_name
-from ansible_collections.psf.infra.plugins.module_utils.registry.schema import HOSTED_STATUSES
+from ansible_collections.psf.infra.plugins.module_utils.registry.schema import DECOMMISSIONED_GROUP, HOSTED_STATUSES
 
 #: Where ``psf.infra.certificate`` keeps certificates on the control node when the inventory does not
 #: set ``psf_certificate_store``: ``<store>/<tenant>/<certificate name>/{privkey,cert,chain,fullchain}.pem``.
@@ -51,14 +51,21 @@ def group_name(prefix: str, name: str) -> str:
 def inventory_hosts(registry: Any) -> list[InventoryHost]:
     """The inventory hosts of a ``loading.Registry``: one per VM of an active or suspended tenant.
 
-    Host names, groups and variables follow docs/contracts.md exactly.
+    Host names, groups and variables follow docs/contracts.md exactly. A decommissioned VM
+    (``state: decommissioned``) keeps its host and every variable, in ``tenant_<tenant>`` and
+    ``decommissioned_vms`` only: out of every group the site converges, backs up or monitors
+    (``tenant_vms``, ``backup_clients``, ``monitoring_agents``, ``vm_size_*``, ``app_*``), for
+    ``playbooks/decommission.yml`` to reach it.
     """
     hosts = []
     for tenant, vm in registry.hosted_vms():
         apps = [app for app in tenant["services"]["apps"] if app["vm"] == vm["name"]]
-        groups = [group_name("tenant_", tenant["name"]), "tenant_vms", "backup_clients", "monitoring_agents",
-                  group_name("vm_size_", vm["size"])]
-        groups.extend(group_name("app_", app["name"]) for app in apps)
+        if is_decommissioned(vm):
+            groups = [group_name("tenant_", tenant["name"]), DECOMMISSIONED_GROUP]
+        else:
+            groups = [group_name("tenant_", tenant["name"]), "tenant_vms", "backup_clients", "monitoring_agents",
+                      group_name("vm_size_", vm["size"])]
+            groups.extend(group_name("app_", app["name"]) for app in apps)
         hosts.append(InventoryHost(
             name=f"{vm['name']}.{tenant['name']}",
             groups=tuple(groups),
@@ -71,6 +78,19 @@ def inventory_hosts(registry: Any) -> list[InventoryHost]:
             },
         ))
     return hosts
+
+
+def is_decommissioned(vm: Mapping[str, Any]) -> bool:
+    """A VM declared ``state: decommissioned`` (playbooks/decommission.yml takes it away)."""
+    return vm.get("state") == "decommissioned"
+
+
+def vms(tenants: Any, statuses: Iterable[str] | str = HOSTED_STATUSES,
+        state: str | None = "active") -> list[dict[str, Any]]:
+    """Every VM with its ``tenant`` and ``host`` (the inventory name ``<vm>.<tenant>``); by default the
+    active ones (``state=None``: all, decommissioned ones included)."""
+    return [{**vm, "host": f"{vm['name']}.{record['name']}"} for record, vm in _flatten(tenants, "vms", statuses)
+            if state is None or vm.get("state", "active") == state]
 
 
 def registry_variables(registry: Any) -> dict[str, Any]:
@@ -190,7 +210,8 @@ def certificates(tenants: Any, statuses: Iterable[str] | str = HOSTED_STATUSES,
     no app names it)."""
     result = []
     for record in with_statuses(tenants, statuses):
-        vms, apps = _services(record, "vms"), _services(record, "apps")
+        # A decommissioned VM gets no certificate (its apps are refused by the registry).
+        vms, apps = [vm for vm in _services(record, "vms") if not is_decommissioned(vm)], _services(record, "apps")
         all_hosts = [f"{vm['name']}.{record['name']}" for vm in vms]
         for certificate in _services(record, "certificates"):
             users = sorted({f"{app['vm']}.{record['name']}" for app in apps
