@@ -9,6 +9,8 @@
     labctl.py sync-resolver  point the resolver's stub zones at every zone of the catalog
     labctl.py flush-resolver ZONE ...  forget what the resolver holds at or below these zones
                              (after their delegation changed in the lab registry)
+    labctl.py check-zones    ask the registry and the resolver about every zone of a JSON request
+                             on stdin (psf_lab/zone_check.py; playbooks/dns.yml), print JSON
     labctl.py libvirtd up|down  the lab's libvirtd (not part of `up`; see docs/vms.md)
 
 The contract (ports, files) is docs/lab.md.
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("sync-resolver", help="refresh the resolver's stub zones from the catalog")
     flush_parser = sub.add_parser("flush-resolver", help="forget what the resolver holds below these zones")
     flush_parser.add_argument("zones", nargs="+")
+    sub.add_parser("check-zones", help="do these zones resolve through the lab resolver (JSON on stdin)")
     restart_parser = sub.add_parser("restart", help="stop these services (recorded PIDs) and run up")
     restart_parser.add_argument("services", nargs="+", choices=list(SERVICES))
     stop_parser = sub.add_parser("stop", help="stop only these services (`up` starts them again)")
@@ -80,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
             stop(args.services, verbose=True)
         elif args.command == "sync-resolver":
             print(json.dumps(sync_resolver()))
+        elif args.command == "check-zones":
+            from psf_lab.zone_check import check_zones
+
+            try:
+                request = json.load(sys.stdin)
+            except json.JSONDecodeError as err:
+                raise LabError(f"the request on stdin is not JSON: {err}") from None
+            print(json.dumps(check_zones(request)))
         elif args.command == "flush-resolver":
             for zone in args.zones:
                 flush_resolver(zone)

@@ -70,18 +70,21 @@ def test_a_zone_not_served_is_named_in_its_item_and_the_failure(lab, tmp_path: P
         assert result["in_sync"] is False and result["lagging"] == [missing]
 
 
-def test_bad_input_is_refused_before_any_query(lab, tmp_path: Path) -> None:
+def test_bad_input_is_refused_before_any_query_and_no_zones_is_no_work(lab, tmp_path: Path) -> None:
     tasks = [
         {"name": "both", "psf.infra.dns_zone_info": {**server_vars(lab), "zone": "a.test", "zones": ["b.test"]},
          "ignore_errors": True},
         {"name": "workers", "psf.infra.dns_zone_info": {**server_vars(lab), "zones": ["a.test"], "workers": 0},
          "ignore_errors": True},
-        {"name": "empty", "psf.infra.dns_zone_info": {**server_vars(lab), "zones": []}, "ignore_errors": True},
+        {"name": "empty names", "psf.infra.dns_zone_info": {**server_vars(lab), "zones": ["a.test", ""]},
+         "ignore_errors": True},
+        {"name": "empty list", "psf.infra.dns_zone_info": {**server_vars(lab), "zones": []}},
     ]
-    both, workers, empty = task_results(run_playbook(tmp_path, tasks))
+    both, workers, empty, nothing = task_results(run_playbook(tmp_path, tasks))
     assert both["failed"] and "mutually exclusive" in both["msg"]
     assert workers["failed"] and "workers" in workers["msg"]
-    assert empty["failed"] and "zones is empty" in empty["msg"]
+    assert empty["failed"] and "empty names at positions [1]" in empty["msg"]
+    assert nothing.get("failed") is not True and nothing["zones"] == [] and nothing["in_sync"] is True
 
 
 def test_wait_polls_until_every_server_serves_the_serial(lab, tmp_path: Path) -> None:
