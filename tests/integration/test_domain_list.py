@@ -216,6 +216,18 @@ def test_one_failing_domain_is_reported_and_the_others_converge(tmp_path, api, p
     assert last["changed"] is False and not last.get("failed")
 
 
+def test_429_with_retry_after_is_retried_for_that_domain_alone(tmp_path, api, parent):
+    populate(api)
+    run(tmp_path, [list_task(api, parent)])  # converged
+    api.requests.clear()
+    api.fail("GET", "/domain/domains/bravo.test", status=429, retry_after=0.05, times=1)
+    result = task_results(run(tmp_path, [list_task(api, parent)]))[0]
+    assert not result.get("failed") and result["changed"] is False, result.get("msg")
+    requests = {entry["name"]: entry["api_requests"] for entry in result["domains"]}
+    assert requests["bravo.test"] == 2  # the 429, then the answer
+    assert [r["status"] for r in api.requests if r["path"] == "/domain/domains/bravo.test"] == [429, 200]
+
+
 def test_bad_token_fails_every_gandi_domain_naming_each(tmp_path, api, parent):
     populate(api)
     wrong = "pat_wrong-1b2c3d"
