@@ -18,12 +18,14 @@ CHILDREN = [{"name": "lab.packaging.test", "parent": "packaging.test", "dnssec":
 
 
 def read(zone: str) -> dict:
-    return {"zone": f"{zone}.", "signed": True, "records": [{"name": "@", "type": "DNSKEY", "ttl": 60, "values": [KSK]}]}
+    return {"zone": f"{zone}.", "signed": True,
+            "records": [{"name": "@", "type": "DNSKEY", "ttl": 60, "values": [KSK]}]}
 
 
 def test_list_form_and_loop_give_the_same_delegations() -> None:
     listed = {"changed": False, "in_sync": True, "zones": [read("lab.packaging.test"), read("other.packaging.test")]}
-    looped = {"results": [{**read(zone), "item": {"name": zone}} for zone in ("lab.packaging.test", "other.packaging.test")]}
+    looped = {"results": [{**read(zone), "item": {"name": zone}}
+                          for zone in ("lab.packaging.test", "other.packaging.test")]}
     from_list = zone_delegations(CHILDREN, "packaging.test", listed)
     assert from_list == zone_delegations(CHILDREN, "packaging.test", looped)
     assert from_list[0]["name"] == "lab.packaging.test" and from_list[0]["dnskeys"]
