@@ -39,10 +39,17 @@ def tenants_with_status(tenants: Any, statuses: Iterable[str] | str) -> list[Map
 
 
 def tenant_zones(tenants: Any, statuses: Iterable[str] | str = HOSTED_STATUSES,
-                 nameservers: Iterable[str] | None = None) -> list[dict[str, Any]]:
+                 nameservers: Iterable[str] | None = None, records: bool = True) -> list[dict[str, Any]]:
     """Every zone with its ``tenant`` and ``source_file``; ``zone_file`` is already an absolute path.
-    With ``nameservers``, inline records also get the Infra-WG's apex NS unless the tenant declares it."""
-    return _view("tenant_zones", views.zones, tenants, statuses, nameservers=nameservers)
+    With ``nameservers``, inline records also get the Infra-WG's apex NS unless the tenant declares it;
+    with ``records=False``, no records (``has_records`` instead)."""
+    return _view("tenant_zones", views.zones, tenants, statuses, nameservers=nameservers, records=records)
+
+
+def tenant_zone_records(tenants: Any, zone: str, nameservers: Iterable[str] | None = None,
+                        statuses: Iterable[str] | str = HOSTED_STATUSES) -> list[dict[str, Any]] | None:
+    """One zone's inline records as ``tenant_zones`` gives them; None for a zone in a zone file."""
+    return _view("tenant_zone_records", views.zone_records, tenants, zone, nameservers, statuses)
 
 
 def tenant_domains(tenants: Any, registrar: str | None = None,
@@ -87,6 +94,7 @@ class FilterModule:
             "active_tenants": active_tenants,
             "tenants_with_status": tenants_with_status,
             "tenant_zones": tenant_zones,
+            "tenant_zone_records": tenant_zone_records,
             "tenant_domains": tenant_domains,
             "tenant_certificates": tenant_certificates,
             "certificate_store": certificate_store,

@@ -65,6 +65,28 @@ def test_tenant_zones_flattens_with_the_tenant_name() -> None:
     assert filters.tenant_zones(TENANTS, statuses=["active"])[0]["name"] == "packaging.test"
 
 
+def test_tenant_zones_without_records_and_one_zones_records_make_up_the_zones_with_records() -> None:
+    records = [{"name": "www", "type": "A", "values": ["192.0.2.1"]}]
+    tenants = copy.deepcopy(TENANTS)
+    tenants["packaging"]["services"]["zones"][0]["records"] = records
+    nameservers = ["ns1.infra.test.", "ns2.infra.test."]
+    full = filters.tenant_zones(tenants, nameservers=nameservers)
+
+    light = filters.tenant_zones(tenants, records=False)
+
+    assert all("records" not in zone for zone in light)
+    assert [(zone["name"], zone["has_records"]) for zone in light] == [("berlin.test", False), ("packaging.test", True)]
+    for with_records, without in zip(full, light, strict=True):
+        assert {key: value for key, value in with_records.items() if key != "records"} == \
+            {key: value for key, value in without.items() if key != "has_records"}
+        assert filters.tenant_zone_records(tenants, without["name"], nameservers) == with_records.get("records")
+    assert filters.tenant_zone_records(tenants, "Packaging.Test.")[-1] == records[-1]  # no apex NS without nameservers
+    assert filters.tenant_zone_records(tenants, "packaging.test", nameservers)[-1] == \
+        {"name": "@", "type": "NS", "values": nameservers}
+    with pytest.raises(AnsibleFilterError, match=r"tenant_zone_records: no hosted zone 'old\.test'"):
+        filters.tenant_zone_records(tenants, "old.test", nameservers)
+
+
 def test_tenant_domains_filters_by_registrar() -> None:
     assert [d["name"] for d in filters.tenant_domains(TENANTS, registrar="psf")] == ["packaging.test"]
     assert [d["name"] for d in filters.tenant_domains(TENANTS, registrar="tenant")] == ["berlin.test"]
@@ -85,8 +107,9 @@ def test_tenant_liaison_emails_respects_notify() -> None:
 
 def test_filters_do_not_change_their_input() -> None:
     before = copy.deepcopy(TENANTS)
+    needs = {"tenants_with_status": ("active",), "tenant_zone_records": ("packaging.test", ["ns1.infra.test."])}
     for name, function in filters.FilterModule().filters().items():
-        function(TENANTS, "active") if name == "tenants_with_status" else function(TENANTS)
+        function(TENANTS, *needs.get(name, ()))
     assert before == TENANTS
 
 

@@ -160,23 +160,45 @@ def _flatten(tenants: Any, key: str, statuses: Iterable[str] | str) -> Iterator[
 
 
 def zones(tenants: Any, statuses: Iterable[str] | str = HOSTED_STATUSES,
-          nameservers: Iterable[str] | None = None) -> list[dict[str, Any]]:
+          nameservers: Iterable[str] | None = None, records: bool = True) -> list[dict[str, Any]]:
     """Every zone with its ``tenant`` (``source_file``, the tenant file, comes from the registry).
 
     With ``nameservers`` (the Infra-WG's NS host names) a zone of inline ``records`` also gets the
     apex NS rrset pointing at them, unless its tenant file declares the apex NS itself: the records
-    as ``psf.infra.dns_zone`` is to publish them.
+    as ``psf.infra.dns_zone`` is to publish them. With ``records=False`` the zones come without their
+    inline records (``has_records`` says whether they have some): a playbook that loops over the
+    zones then carries no records in its items, and takes each zone's from :func:`zone_records`.
     """
     result = []
     for _record, zone in _flatten(tenants, "zones", statuses):
-        if nameservers is not None and "records" in zone:
-            declared = any(str(record.get("type", "")).upper() == "NS"
-                           and is_apex(str(record.get("name", "")), str(zone["name"]))
-                           for record in zone["records"])
-            if not declared:
-                zone["records"] = [*zone["records"], {"name": "@", "type": "NS", "values": list(nameservers)}]
+        if not records:
+            zone["has_records"] = "records" in zone
+            zone.pop("records", None)
+        elif nameservers is not None and "records" in zone:
+            zone["records"] = _with_apex_ns(zone, nameservers)
         result.append(zone)
     return result
+
+
+def zone_records(tenants: Any, zone: str, nameservers: Iterable[str] | None = None,
+                 statuses: Iterable[str] | str = HOSTED_STATUSES) -> list[dict[str, Any]] | None:
+    """The inline records of one hosted zone as :func:`zones` gives them (the apex NS added with
+    ``nameservers``); None for a zone kept in a zone file. Only that zone's records are read."""
+    wanted = zone_name(str(zone))
+    for _record, found in _flatten(tenants, "zones", statuses):
+        if zone_name(str(found["name"])) == wanted:
+            if "records" not in found:
+                return None
+            return _with_apex_ns(found, nameservers) if nameservers is not None else list(found["records"])
+    raise NotTenantRecords(f"no hosted zone {wanted!r} in the registry")
+
+
+def _with_apex_ns(zone: Mapping[str, Any], nameservers: Iterable[str]) -> list[dict[str, Any]]:
+    declared = any(str(record.get("type", "")).upper() == "NS"
+                   and is_apex(str(record.get("name", "")), str(zone["name"])) for record in zone["records"])
+    if declared:
+        return list(zone["records"])
+    return [*zone["records"], {"name": "@", "type": "NS", "values": list(nameservers)}]
 
 
 def zone_names(tenants: Any, dnssec_only: bool = False,
