@@ -42,6 +42,12 @@ class PsfInfraError(Exception):
         raise AssertionError("fail_json returned")  # pragma: no cover - fail_json exits
 
 
+class ItemsFailed(PsfInfraError):
+    """Some items of a list form failed and the others were done (``module_utils/parallel.py``):
+    the message names every failed item, and ``fields`` carry every item's result, so that the
+    failure returns them all (``fail_on_errors`` turns it into ``fail_json`` like any other error)."""
+
+
 class InvalidInput(PsfInfraError):
     """Input refused before anything changed.
 

@@ -158,13 +158,13 @@ signed:
 """
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.psf.infra.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.psf.infra.plugins.module_utils.dns.options import DNS_SERVER, REQUIRED_LIBRARIES
-from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError, fail_on_errors
+from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, ItemsFailed, fail_on_errors
+from ansible_collections.psf.infra.plugins.module_utils.parallel import WORKERS_OPTION, check_workers, run_items
 
 try:
     from ansible_collections.psf.infra.plugins.module_utils.dns.module_support import (
@@ -177,12 +177,10 @@ except ImportError as error:  # dnspython or netaddr missing where the module ru
 else:
     IMPORT_ERROR = None
 
-MAX_WORKERS = 64
-
 ARGUMENT_SPEC = DNS_SERVER.merge(ArgumentSpec({
     "zone": {"type": "str"},
     "zones": {"type": "list", "elements": "str"},
-    "workers": {"type": "int", "default": 8},
+    **WORKERS_OPTION,
     "wait": {"type": "int", "default": 0},
     "wait_delay": {"type": "float", "default": 1.0},
     "include_records": {"type": "bool", "default": True},
@@ -190,39 +188,25 @@ ARGUMENT_SPEC = DNS_SERVER.merge(ArgumentSpec({
 }, mutually_exclusive=[["zone", "zones"]], required_one_of=[["zone", "zones"]]))
 
 
-def read_failure(zone: str, err: BaseException) -> dict[str, Any]:
-    """A zone that could not be read, as its item: ``zone``, ``failed``, ``msg`` and ``error``."""
-    if isinstance(err, PsfInfraError):
-        fields = err.result_fields()
-    else:  # a bug or an unexpected library error: still this zone's item only
-        fields = {"msg": f"{type(err).__name__}: {err}", "error": type(err).__name__}
-    return {"zone": zone, "failed": True, **fields}
-
-
 def read_zones(read, zones: list[str], *, workers: int, wait: int, wait_delay: float) -> list[dict[str, Any]]:
-    """``read(zone)`` for every zone in a pool of ``workers`` threads, the items in input order; with
-    ``wait``, the zones not in sync (or not read) read again every ``wait_delay`` seconds until all
-    are in sync or ``wait`` seconds have passed."""
-
-    def one(zone: str) -> dict[str, Any]:
-        try:
-            return {"zone": zone, **read(zone)}
-        except Exception as err:  # one zone's error is reported in its item, the others go on
-            return read_failure(zone.rstrip(".") + ".", err)
-
-    items: list[dict[str, Any] | None] = [None] * len(zones)
-    if not zones:
-        return []
+    """``read(zone)`` for every zone in a pool of ``workers`` threads (``module_utils/parallel.py``), the
+    items in input order, a zone that could not be read with ``failed``, ``msg`` and ``error`` in its
+    item; with ``wait``, the zones not in sync (or not read) read again every ``wait_delay`` seconds
+    until all are in sync or ``wait`` seconds have passed."""
+    items: list[dict[str, Any]] = [{} for _zone in zones]
     pending = list(range(len(zones)))
     deadline = time.monotonic() + wait
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(zones))), thread_name_prefix="zone-info") as pool:
-        while True:
-            for position, item in enumerate(pool.map(one, [zones[index] for index in pending])):
-                items[pending[position]] = item
-            pending = [index for index in pending if items[index].get("failed") or not items[index].get("in_sync")]
-            if not pending or time.monotonic() + wait_delay > deadline:
-                return items
-            time.sleep(wait_delay)
+    while pending:
+        for outcome in run_items([zones[index] for index in pending], lambda _position, zone: read(zone),
+                                 workers=workers):
+            zone = outcome.item
+            items[pending[outcome.index]] = ({"zone": zone, **outcome.result} if not outcome.failed
+                                             else {"zone": zone.rstrip(".") + ".", **outcome.error_fields()})
+        pending = [index for index in pending if items[index].get("failed") or not items[index].get("in_sync")]
+        if not pending or time.monotonic() + wait_delay > deadline:
+            break
+        time.sleep(wait_delay)
+    return items
 
 
 def check_list_params(params: dict[str, Any]) -> list[str]:
@@ -239,9 +223,8 @@ def main() -> None:
     if IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib(REQUIRED_LIBRARIES), exception=str(IMPORT_ERROR))
     params = module.params
-    with fail_on_errors(module):
-        if not 1 <= params["workers"] <= MAX_WORKERS:
-            raise InvalidInput(f"workers must be 1 to {MAX_WORKERS}, not {params['workers']}", field="workers")
+    with fail_on_errors(module, changed=False):
+        workers = check_workers(params["workers"])
         if params["wait"] < 0:
             raise InvalidInput("wait must be 0 or more seconds", field="wait")
         if params["wait_delay"] <= 0:
@@ -257,23 +240,25 @@ def main() -> None:
             return result
 
         if zones is None:
-            if params["wait"]:
-                (item,) = read_zones(read, [params["zone"]], workers=1, wait=params["wait"],
-                                     wait_delay=params["wait_delay"])
-                if item.get("failed"):
-                    module.fail_json(**{"changed": False, **{key: item[key] for key in item if key != "failed"}})
-                module.exit_json(**{"changed": False, **item})
-            module.exit_json(**{"changed": False, **read(params["zone"])})
+            if not params["wait"]:
+                module.exit_json(**{"changed": False, **read(params["zone"])})
+            (item,) = read_zones(read, [params["zone"]], workers=1, wait=params["wait"],
+                                 wait_delay=params["wait_delay"])
+            if item.get("failed"):
+                # the zone's own error (its kind, server, ...) is the task's
+                raise ItemsFailed(item["msg"], **{key: value for key, value in item.items()
+                                                  if key not in ("failed", "msg")})
+            module.exit_json(**{"changed": False, **item})
 
-    items = read_zones(read, zones, workers=params["workers"], wait=params["wait"], wait_delay=params["wait_delay"])
-    failed = [item for item in items if item.get("failed")]
-    lagging = [item["zone"] for item in items if item.get("failed") or not item.get("in_sync")]
-    result = {"changed": False, "zones": items, "in_sync": not lagging, "lagging": lagging}
-    if failed:
-        module.fail_json(msg=f"{len(failed)} of {len(items)} zones could not be read (every item is in zones): "
-                             + "; ".join(item["msg"] if str(item["msg"]).startswith(str(item["zone"]).rstrip("."))
-                                         else f"{item['zone']}: {item['msg']}" for item in failed),
-                         **result)
+        items = read_zones(read, zones, workers=workers, wait=params["wait"], wait_delay=params["wait_delay"])
+        failed = [item for item in items if item.get("failed")]
+        lagging = [item["zone"] for item in items if item.get("failed") or not item.get("in_sync")]
+        result = {"changed": False, "zones": items, "in_sync": not lagging, "lagging": lagging}
+        if failed:
+            raise ItemsFailed(f"{len(failed)} of {len(items)} zones could not be read (every item is in zones): "
+                              + "; ".join(item["msg"] if str(item["msg"]).startswith(str(item["zone"]).rstrip("."))
+                                          else f"{item['zone']}: {item['msg']}" for item in failed),
+                              **result)
     module.exit_json(**result)
 
 

@@ -144,7 +144,7 @@ days_to_signature_expiry:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.psf.infra.plugins.module_utils.argspec import ArgumentSpec
-from ansible_collections.psf.infra.plugins.module_utils.errors import fail_on_errors
+from ansible_collections.psf.infra.plugins.module_utils.errors import ItemsFailed, fail_on_errors
 from ansible_collections.psf.infra.plugins.module_utils.parallel import WORKERS_OPTION
 from ansible_collections.psf.infra.plugins.module_utils.registrar.options import WALK
 
@@ -175,8 +175,8 @@ def main() -> None:
         else:
             checked = checker_from_params(module.params).check(module.params["zone"])
             result, failure = {"changed": False, **checked.as_dict()}, None
-    if failure is not None:  # some zones could not be checked: every zone's item goes with the message
-        module.fail_json(msg=failure, **result)
+        if failure is not None:  # some zones could not be checked: every zone's item goes with the message
+            raise ItemsFailed(failure, **result)
     module.exit_json(**result)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.psf.infra.plugins.module_utils.errors import fail_on_errors
+from ansible_collections.psf.infra.plugins.module_utils.errors import ItemsFailed, fail_on_errors
 from ansible_collections.psf.infra.plugins.module_utils.registrar.options import REQUIRED_LIBRARIES
 
 try:
@@ -40,6 +40,6 @@ def run(module: Any, *, changes: bool) -> None:
             result = domain_task.run_domain(module.params, check_mode=module.check_mode, diff=module._diff)
         else:
             result = domain_task.run_domain_info(module.params)
-    if failure is not None:  # some domains failed: every domain's result goes with the message
-        module.fail_json(msg=failure, **result)
+        if failure is not None:  # some domains failed: every domain's result goes with the message
+            raise ItemsFailed(failure, **result)
     module.exit_json(**result)
