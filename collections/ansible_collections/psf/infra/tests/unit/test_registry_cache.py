@@ -110,8 +110,8 @@ def test_a_new_tenant_file_another_day_or_other_settings_miss(
     load(registry, config, tmp_path / "cache", today=TODAY + datetime.timedelta(days=1))
     other = checks.build_config(dict(SETTINGS, vm_domain="vms.example.test"), source="tenants.yml")
     load(registry, other, tmp_path / "cache")
-    second = dict(TENANT, name="second", services={"domains": [{"name": "second.test", "registrar": "tenant"}],
-                                                "zones": [{"name": "second.test"}]})
+    services = {"domains": [{"name": "second.test", "registrar": "tenant"}], "zones": [{"name": "second.test"}]}
+    second = dict(TENANT, name="second", services=services)
     (registry / "second.yml").write_text(yaml.safe_dump(second, sort_keys=False))
     loaded = load(registry, config, tmp_path / "cache")
 
