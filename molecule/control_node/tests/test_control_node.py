@@ -28,9 +28,12 @@ def test_vault_password_file_is_the_job_users_alone(host):
 
 
 def test_every_job_has_an_enabled_timer(host):
-    for job in ("reconcile", "drift", "status"):
+    calendars = {"reconcile": "2199-01-01 00:17:00", "drift": "2199-01-01 02:47:00", "status": "2199-01-01 00:00:00"}
+    for job, calendar in calendars.items():
         timer = host.service(f"psf-infra-{job}.timer")
         assert timer.is_enabled and timer.is_running, job
+        # the scenario's calendar (converge.yml: no timer fires while the tests start the jobs)
+        assert f"OnCalendar={calendar}" in unit_property(host, f"psf-infra-{job}.timer", "TimersCalendar"), job
         assert unit_property(host, f"psf-infra-{job}.service", "User") == JOB_USER
 
 
