@@ -40,7 +40,8 @@ def _owner(name: Any, zone: str) -> str:
 def hosted_child_zones(tenants: Any, statuses: Iterable[str] | str = HOSTED_STATUSES) -> list[dict[str, Any]]:
     """Every hosted zone inside another hosted zone, with its ``parent`` (the nearest one), sorted by name."""
     try:
-        records = views.with_statuses(tenants, statuses)
+        # an offboarding tenant's zones are not hosted any more (views.is_offboarding)
+        records = views.with_statuses(tenants, statuses, offboarding=False)
     except views.NotTenantRecords as error:
         raise AnsibleFilterError(f"hosted_child_zones: {error}") from None
     zones = []  # (name, tenant record, index in its services.zones, zone)

@@ -31,7 +31,9 @@ from ansible_collections.psf.infra.plugins.module_utils.registry.schema import (
     CHARTER_BACKUP_MONITORING,
     CONFIG_SCHEMA,
     DEFAULT_KEY_TYPE,
+    DEFAULT_OFFBOARDING_DOMAINS,
     DEFAULT_VM_STATE,
+    OFFBOARDING_STATUS,
     TENANT_SCHEMA,
 )
 
@@ -427,6 +429,7 @@ class _TenantChecker:
         self._check_identity()
         self._check_approval()
         members = self._members()
+        offboarding = self._offboarding()
         services = self._services()
         record = None
         if not self.problems:
@@ -439,6 +442,14 @@ class _TenantChecker:
                 "members": members,
                 "services": services,
             }
+            if offboarding is not None:
+                record["offboarding"] = offboarding
+                # Every VM of a tenant being offboarded leaves as a decommissioned VM does (its own
+                # decommissioned_on kept when it declares one): out of the groups the site converges,
+                # backs up and monitors, for playbooks/decommission.yml (run by offboard.yml) to reach.
+                for vm in services["vms"]:
+                    if vm.get("state") != "decommissioned":
+                        vm.update(state="decommissioned", decommissioned_on=offboarding["started_on"])
         return TenantCheck(self.name, self.file, record, self.problems, self.claims)
 
     def _check_schema(self) -> None:
@@ -487,6 +498,34 @@ class _TenantChecker:
                 if approved_on > self.today:
                     self.problem("approval.date", f"{date_text!r} is in the future (today is {self.today}): "
                                                   "services start after the approval, not before")
+
+    def _offboarding(self) -> dict[str, Any] | None:
+        """``offboarding`` (``playbooks/offboard.yml``): only on a suspended tenant, ``started_on`` a real
+        date not in the future; normalised with ``domains`` (default expire). None when not declared."""
+        if "offboarding" not in self.document:
+            return None
+        offboarding = self.section("offboarding")
+        status = self.document.get("status")
+        if status != OFFBOARDING_STATUS and isinstance(status, str):
+            self.problem("offboarding", f"is only for a suspended tenant, and this tenant's status is {status!r}: "
+                                        f"set status: {OFFBOARDING_STATUS} while it is offboarded (a retired tenant "
+                                        "declares no services; retire it, and remove offboarding, once "
+                                        "playbooks/offboard.yml has run)")
+        date_text = offboarding.get("started_on")
+        if isinstance(date_text, str) and re.match(r"^\d{4}-\d{2}-\d{2}$", date_text):
+            try:
+                started_on = datetime.date.fromisoformat(date_text)
+            except ValueError:
+                self.problem("offboarding.started_on", f"{date_text!r} is not a valid date")
+            else:
+                if started_on > self.today:
+                    self.problem("offboarding.started_on",
+                                 f"{date_text!r} is in the future (today is {self.today}): offboarding is declared "
+                                 "on the day it starts, not ahead of it")
+        normal = {"started_on": date_text, "domains": offboarding.get("domains", DEFAULT_OFFBOARDING_DOMAINS)}
+        if "reason" in offboarding:
+            normal["reason"] = offboarding["reason"]
+        return normal
 
     def _approval(self) -> dict[str, Any]:
         approval = dict(self.section("approval"))
@@ -675,7 +714,8 @@ class _TenantChecker:
         listed = list(self.items("services", "vms"))
         # A decommissioned VM is on its way out (playbooks/decommission.yml): it does not count, so
         # that a tenant can declare the VM replacing it at once.
-        counted = [vm for _index, vm in listed if vm.get("state", DEFAULT_VM_STATE) != "decommissioned"]
+        counted = [vm for _index, vm in listed if vm.get("state", DEFAULT_VM_STATE) != "decommissioned"
+                   and "offboarding" not in self.document]
         if len(counted) > quota.max_vms:
             note = "; decommissioned VMs do not count" if len(counted) < len(listed) else ""
             self.problem("services.vms", f"{len(counted)} VMs exceed the tenant's quota of {quota.max_vms} "

@@ -48,6 +48,16 @@ VM_STATES = ("active", "decommissioned")
 DEFAULT_VM_STATE = "active"
 #: The inventory group of the decommissioned VMs.
 DECOMMISSIONED_GROUP = "decommissioned_vms"
+#: A tenant being offboarded (``offboarding:``, ``playbooks/offboard.yml``) must have this status: a
+#: retired tenant declares no services, so it is retired after its services are gone.
+OFFBOARDING_STATUS = "suspended"
+#: What becomes of the domains the Infra-WG registers for an offboarded tenant (``offboarding.domains``):
+#: ``expire`` (auto-renew off, left to lapse) or ``transfer`` (handed to the tenant's own registrar).
+OFFBOARDING_DOMAINS = ("expire", "transfer")
+DEFAULT_OFFBOARDING_DOMAINS = "expire"
+#: The services an offboarding tenant no longer receives from the site runs (the views leave them out):
+#: its VMs are treated as decommissioned VMs instead.
+OFFBOARDING_WITHDRAWN = ("domains", "zones", "certificates")
 REGISTRARS = ("psf", "tenant")
 ZONE_MANAGEMENT = ("full", "declared")
 #: Certificate private key types: the tenant file's ``key_type``, the ``psf.infra.certificate`` module's
@@ -197,6 +207,18 @@ _TENANT_MONITORING = {
     },
 }
 
+_OFFBOARDING = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["started_on"],
+    "description": "the tenant is being offboarded (playbooks/offboard.yml); only with status: suspended",
+    "properties": {
+        "started_on": {"type": "string", "pattern": ISO_DATE_PATTERN, "x-error": "must be an ISO date (YYYY-MM-DD)"},
+        "domains": {"enum": list(OFFBOARDING_DOMAINS)},
+        "reason": _NON_EMPTY_STRING,
+    },
+}
+
 TENANT_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": SCHEMA_ID,
@@ -220,6 +242,7 @@ TENANT_SCHEMA: dict = {
             },
         },
         "status": {"enum": list(STATUSES)},
+        "offboarding": _OFFBOARDING,
         "members": {"type": "array", "minItems": 1, "items": _MEMBER, "x-error": CHARTER_MEMBERS},
         "services": {
             "type": "object",

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.psf.infra.plugins.module_utils.registry.names import is_apex, zone_name
-from ansible_collections.psf.infra.plugins.module_utils.registry.schema import DECOMMISSIONED_GROUP, HOSTED_STATUSES
+from ansible_collections.psf.infra.plugins.module_utils.registry.schema import (
+    DECOMMISSIONED_GROUP,
+    HOSTED_STATUSES,
+    OFFBOARDING_WITHDRAWN,
+)
 
 #: Where ``psf.infra.certificate`` keeps certificates on the control node when the inventory does not
 #: set ``psf_certificate_store``: ``<store>/<tenant>/<certificate name>/{privkey,cert,chain,fullchain}.pem``.
@@ -78,6 +82,13 @@ def inventory_hosts(registry: Any) -> list[InventoryHost]:
             },
         ))
     return hosts
+
+
+def is_offboarding(record: Mapping[str, Any]) -> bool:
+    """A tenant whose file declares ``offboarding`` (``playbooks/offboard.yml`` takes its services away):
+    the site runs leave its domains, zones and certificates out (the views below), and its VMs are
+    decommissioned VMs (the registry's normalised record says so)."""
+    return bool(record.get("offboarding"))
 
 
 def is_decommissioned(vm: Mapping[str, Any]) -> bool:
@@ -143,10 +154,14 @@ def scoped_hosts(pattern: str, scope: str | None) -> str:
     return f"{pattern}:&{group_name('tenant_', scope)}" if scope else pattern
 
 
-def with_statuses(tenants: Any, statuses: Iterable[str] | str = HOSTED_STATUSES) -> list[Mapping[str, Any]]:
-    """The tenant records whose status is one of ``statuses`` (default: the hosted ones), by name."""
+def with_statuses(tenants: Any, statuses: Iterable[str] | str = HOSTED_STATUSES,
+                  offboarding: bool = True) -> list[Mapping[str, Any]]:
+    """The tenant records whose status is one of ``statuses`` (default: the hosted ones), by name;
+    ``offboarding=False`` leaves out the tenants being offboarded (their zones, domains and
+    certificates are no longer served: ``playbooks/offboard.yml`` removes them)."""
     wanted = [statuses] if isinstance(statuses, str) else list(statuses)
-    return [record for record in tenant_records(tenants) if record.get("status", "active") in wanted]
+    return [record for record in tenant_records(tenants) if record.get("status", "active") in wanted
+            and (offboarding or not is_offboarding(record))]
 
 
 def _services(record: Mapping[str, Any], key: str) -> list[Any]:
@@ -154,7 +169,8 @@ def _services(record: Mapping[str, Any], key: str) -> list[Any]:
 
 
 def _flatten(tenants: Any, key: str, statuses: Iterable[str] | str) -> Iterator[tuple[Mapping, dict[str, Any]]]:
-    for record in with_statuses(tenants, statuses):
+    # An offboarding tenant's domains, zones and certificates are not served any more: out of every view.
+    for record in with_statuses(tenants, statuses, offboarding=key not in OFFBOARDING_WITHDRAWN):
         for item in _services(record, key):
             yield record, {**(item if isinstance(item, Mapping) else {"name": item}), "tenant": record["name"]}
 
@@ -231,7 +247,7 @@ def certificates(tenants: Any, statuses: Iterable[str] | str = HOSTED_STATUSES,
     the inventory hosts of the tenant's VMs that serve an app using it (all the tenant's VMs when
     no app names it)."""
     result = []
-    for record in with_statuses(tenants, statuses):
+    for record in with_statuses(tenants, statuses, offboarding=False):
         # A decommissioned VM gets no certificate (its apps are refused by the registry).
         vms, apps = [vm for vm in _services(record, "vms") if not is_decommissioned(vm)], _services(record, "apps")
         all_hosts = [f"{vm['name']}.{record['name']}" for vm in vms]
