@@ -121,13 +121,21 @@ SERIAL_LAB_MODULES = frozenset({
 })
 
 
+# The modules that use the lab's libvirtd run one after another on one worker too: each starts it
+# when it is not running and stops it after, and test_vm_libvirt.py restarts it under a running guest.
+LIBVIRT_MODULES = frozenset({"test_vm_libvirt.py", "test_hypervisor_playbook.py"})
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
     class LabAwareScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if Path(nodeid.split("::", 1)[0]).name in SERIAL_LAB_MODULES:
+            module = Path(nodeid.split("::", 1)[0]).name
+            if module in SERIAL_LAB_MODULES:
                 return "lab-site"
+            if module in LIBVIRT_MODULES:
+                return "lab-libvirt"
             return nodeid
 
     return LabAwareScheduling(config, log)

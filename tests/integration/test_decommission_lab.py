@@ -153,8 +153,8 @@ def test_a_declared_vm_is_backed_up_verified_and_taken_away(lab, tmp_path: Path)
         assert result.returncode == 0, out(result)
         text = " ".join(result.stdout.split())
         for step in ("1. final backup", "2. verify that archive with the restore check", "3. monitoring:",
-                     "4. DNS:", "5. backup retention:", f"6. destroy the lab machine: podman rm --force --volumes "
-                                                        f"{container}"):
+                     "4. DNS:", "5. backup retention:",
+                     f"6. destroy the lab machine: psf.infra.vm provider podman state absent, container {container}"):
             assert step in text, (step, out(result))
         assert all(counts["changed"] == 0 for counts in recap(result.stdout).values()), out(result)
         assert exists(container) and borg_archives(host) == first_archives
