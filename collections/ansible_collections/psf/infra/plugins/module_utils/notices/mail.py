@@ -79,11 +79,14 @@ class SmtpSettings:
 
 
 def new_message(*, sender: str, recipients: list[str], subject: str, body: str,
-                reply_to: str | None = None, domain: str | None = None) -> EmailMessage:
-    """A plain-text message with From, To, Subject, Date and a fresh Message-ID (and Reply-To)."""
+                reply_to: str | None = None, domain: str | None = None,
+                cc: list[str] | None = None) -> EmailMessage:
+    """A plain-text message with From, To, Subject, Date and a fresh Message-ID (and Reply-To, Cc)."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(recipients)
+    if cc:
+        message["Cc"] = ", ".join(cc)
     if reply_to:
         message["Reply-To"] = reply_to
     message["Subject"] = subject

@@ -1,0 +1,85 @@
+# Copyright: PSF Infrastructure Working Group
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The summary an offboarded tenant's liaisons and staff receive (``playbooks/offboard.yml``, module
+``psf.infra.offboarding_notice``).
+
+One plain-text mail, to the tenant's members with ``notify: true`` and to staff: what the run did
+(the lines the playbook gives: each VM's final archive and its retention, each certificate, zone and
+monitoring step), what becomes of each domain (``offboarding.domains`` for the domains the Infra-WG
+registers; the tenant's own registrar for the others), how long the backups stay restorable, and
+whom to ask. Pure: nothing here sends or reads a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _services(record: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    return list((record.get("services") or {}).get(key) or [])
+
+
+def subject(record: Mapping[str, Any]) -> str:
+    return f"[PSF Infra] {record.get('display_name') or record['name']}: the services of the Infra-WG have ended"
+
+
+def domain_lines(record: Mapping[str, Any]) -> list[str]:
+    """What becomes of each domain of the tenant: ``offboarding.domains`` (expire or transfer) for the
+    ones the Infra-WG registers (``registrar: psf``); the others are at the tenant's own registrar."""
+    fate = (record.get("offboarding") or {}).get("domains", "expire")
+    lines = []
+    for domain in _services(record, "domains"):
+        name = domain["name"]
+        if domain.get("registrar") == "psf" and fate == "transfer":
+            lines.append(f"- {name}: registered by the Infra-WG, to be transferred to the registrar you choose: "
+                         "reply to this mail with the registrar's name; staff send you the transfer "
+                         "(authorisation) code and unlock the domain. Until then it is renewed as before.")
+        elif domain.get("registrar") == "psf":
+            lines.append(f"- {name}: registered by the Infra-WG, left to expire: its auto-renewal is off and "
+                         "its DNSSEC DS record withdrawn; it lapses at the end of its current term. Reply to "
+                         "this mail before then if you want it transferred to you instead.")
+        else:
+            lines.append(f"- {name}: at your own registrar: point its NS records to wherever its DNS is served "
+                         "now, and remove any DS record we asked you to set (our name servers no longer "
+                         "answer for it).")
+    return lines
+
+
+def body(record: Mapping[str, Any], *, done: Sequence[str], reply_to: str) -> str:
+    """The text: the tenant, what was done (``done``: one line each, as the playbook words them), its
+    domains, and whom to ask."""
+    offboarding = record.get("offboarding") or {}
+    name = record["name"]
+    lines = [
+        "Hello,",
+        "",
+        f"The PSF Infrastructure Working Group has ended the services it ran for {record.get('display_name') or name}"
+        f" (tenant {name}). Offboarding started on {offboarding.get('started_on', '?')}"
+        + (f": {offboarding['reason']}" if offboarding.get("reason") else "."),
+        "",
+        "What was done:",
+        *(f"- {line}" for line in done),
+    ]
+    if not done:
+        lines.append("- nothing was left to remove")
+    domains = domain_lines(record)
+    if domains:
+        lines += ["", "Your domains:", *domains]
+    lines += [
+        "",
+        "The final backups of your VMs stay restorable until the date given above for each; to get files",
+        "back from them, or for any question, reply to this mail (it goes to the Infra-WG staff,",
+        f"{reply_to}).",
+        "",
+        "Thank you for working with the Infra-WG.",
+        "-- ",
+        "PSF Infrastructure Working Group",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
