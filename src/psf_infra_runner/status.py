@@ -8,7 +8,8 @@ and ``status.json`` into DIR (default ``.cache/status``, beside the drift report
 Each check is green, amber or red with the reason, or unknown when the page cannot tell (and says
 why). The rules are the pure ``*_check`` functions below (unit-tested in tests/unit/test_status_page.py);
 the facts come from the sources ``psf-infra summary`` reads (summary.py: the name servers through
-the collection's DNS client, the certificate store, the lab's machines) and from the textfile
+the collection's DNS client, the certificate store, the lab's machines, the libvirt hypervisor
+the inventory names in psf_hypervisor, through the collection's libvirt adapter) and from the textfile
 metrics the playbooks write on the control node (domains.yml: domain expiry and DNSSEC chain;
 dns-tenant-instructions.yml: the delegation of domains tenants register themselves).
 """
@@ -145,13 +146,43 @@ def renewal_point(not_before: dt.datetime, not_after: dt.datetime) -> dt.datetim
     return renewal_due(CertificateFacts(frozenset(), "", not_before, not_after, "", ""), None)
 
 
-def vm_check(host: str, state: str | None) -> Check:
-    """``state``: the lab machine's container state, or None where the page cannot see the VM."""
+NO_VM_SOURCE = "the inventory names no hypervisor (psf_hypervisor) and the lab has no machine for it"
+
+
+def vm_check(host: str, state: str | None, *, unseen: str = NO_VM_SOURCE) -> Check:
+    """``state``: the lab machine's container state or the libvirt domain's (``absent``: the hypervisor
+    has no such domain), or None where the page cannot see the VM (``unseen`` says why)."""
     if state is None:
-        return Check("vm", host, UNKNOWN, "the status page sees the lab's machines only (no hypervisor yet)")
+        return Check("vm", host, UNKNOWN, unseen)
     if state == "running":
         return Check("vm", host, GREEN, "running")
+    if state == "absent":
+        return Check("vm", host, RED, "no such machine on the hypervisor: playbooks/hypervisor.yml makes it")
     return Check("vm", host, RED, state)
+
+
+def hypervisor_machines(cvars: Mapping[str, Any], hosts: Iterable[str]) -> tuple[dict[str, str], str]:
+    """Inventory host -> state of its libvirt domain (``absent`` when there is none) on the hypervisor
+    ``psf_hypervisor`` names, and why not when it cannot be asked (``{}, reason``; ``{}, ""``: no
+    libvirt hypervisor in this inventory). The domain's name is the one playbooks/hypervisor.yml gives."""
+    hypervisor = cvars.get("psf_hypervisor")
+    if not isinstance(hypervisor, Mapping) or hypervisor.get("provider") != "libvirt" or not hypervisor.get("uri"):
+        return {}, ""
+    uri = str(hypervisor["uri"])
+    try:
+        from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+        from ansible_collections.psf.infra.plugins.module_utils.hypervisor.libvirt import LibvirtProvider
+    except ImportError as err:  # libvirt-python missing on this control node
+        return {}, f"the hypervisor {uri} cannot be asked here: {err}"
+    try:
+        provider = LibvirtProvider(uri)
+    except PsfInfraError as err:
+        return {}, str(err)
+    try:
+        states = {vm.name: vm.state for vm in provider.list()}
+    finally:
+        provider.close()
+    return {host: states.get(host.replace(".", "-"), "absent") for host in hosts}, ""
 
 
 def decommissioned_check(host: str, since: str, state: str | None) -> Check:
@@ -236,6 +267,9 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantSt
     servers = summary.name_servers(cvars)
     store = summary.certificate_store(cvars)
     machines = summary.lab_machines() if cvars.get("psf_lab_dir") else {}
+    domains, unseen = hypervisor_machines(cvars, [
+        f"{vm['name']}.{name}" for name, record in inventory.tenants.items()
+        for vm in (record.get("services") or {}).get("vms") or []])
     facts = Facts.read(metrics_dir(cvars))
     tenants = []
     for name, record in sorted(inventory.tenants.items()):
@@ -264,11 +298,12 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantSt
         for vm in services.get("vms") or []:
             host = f"{vm['name']}.{name}"
             container = machines.get(host)
+            state = container[1] if container else domains.get(host)
             if vm.get("state") == "decommissioned":
                 status.checks.append(decommissioned_check(host, str(vm.get("decommissioned_on")),
-                                                          container[1] if container else None))
+                                                          None if state == "absent" else state))
                 continue
-            status.checks.append(vm_check(host, container[1] if container else None))
+            status.checks.append(vm_check(host, state, unseen=unseen or NO_VM_SOURCE))
             status.checks.append(lab_backup(host, container, now))
         for app in services.get("apps") or []:
             host = f"{app['vm']}.{name}"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_cli import BIN, REPO, ansible_env, copy_inventory
+from ansible_cli import BIN, PSF_INFRA, REPO, ansible_env, copy_inventory
 
 sys.path[:0] = [str(REPO / "lab")]
 
@@ -74,7 +74,10 @@ def inventory(tmp_path: Path, hypervisor: dict[str, Any]) -> Path:
                     {"prefix": "198.51.100.0/24", "gateway": "198.51.100.1"},
                     {"prefix": "2001:db8:80::/64", "gateway": "2001:db8:80::1"}],
         "nameservers": ["192.0.2.54"], "search": ["vms.infra.psf.io"],
-    }}))
+    },
+        # the status page asks the name servers: a loopback port nothing listens on, never production's
+        "psf_dns_primary": {"name": "ns1", "address": "127.0.0.1", "port": 9}, "psf_dns_secondaries": [],
+        "psf_metrics_textfile_dir": str(tmp_path / "metrics")}))
     return target
 
 
@@ -105,6 +108,18 @@ def play(inventory: Path, *args: str) -> dict[str, Any]:
 def messages(result: dict[str, Any], task: str) -> list[str]:
     return [" ".join(item["msg"].split()) for item in result["tasks"].get(task, {}).get("results", [])
             if not item.get("skipped")]
+
+
+def vm_checks(inventory: Path, tmp_path: Path) -> dict[str, tuple[str, str]]:
+    """The status page's vm checks (``psf-infra status`` on the inventory): host -> (health, reason)."""
+    out = tmp_path / "status"
+    completed = subprocess.run([*PSF_INFRA, "status", "-i", str(inventory), "-o", str(out)], cwd=REPO,
+                               env={**ansible_env(), "PSF_INFRA_REGISTRY_CACHE": "false"}, capture_output=True,
+                               text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    page = json.loads((out / "status.json").read_text())
+    return {check["name"]: (check["health"], check["reason"]) for tenant in page["tenants"]
+            for check in tenant["checks"] if check["kind"] == "vm"}
 
 
 def seed_file(pool_dir: str, machine: str, name: str) -> str:
@@ -167,6 +182,11 @@ def test_the_tenant_vms_become_domains_and_leave_only_through_decommissioning(in
         identity = {machine: (conn.lookupByName(machine).UUIDString(), conn.lookupByName(machine).XMLDesc(0)
                               .split("<mac address='")[1][:17]) for machine in MACHINES.values()}
 
+        # the status page reads the VMs' states from the same hypervisor
+        assert vm_checks(inventory, inventory.parent) == {
+            "docs1.packaging": ("green", "running"), "build1.packaging": ("green", "running"),
+            "www1.pyladies": ("green", "running")}
+
         second = play(inventory)
         assert second["rc"] == 0 and second["stats"]["changed"] == 0, second["text"][-3000:]
         assert messages(second, "Report domains whose VM is no longer in the registry (orphans, kept)") == []
@@ -195,6 +215,10 @@ def test_the_tenant_vms_become_domains_and_leave_only_through_decommissioning(in
         assert not conn.lookupByName("build1-packaging").isActive()
         reports = messages(decommissioned, "Report domains whose VM is no longer in the registry (orphans, kept)")
         assert not [r for r in reports if "docs1-packaging" in r or "build1-packaging" in r], reports
+
+        assert vm_checks(inventory, inventory.parent)["build1.packaging"] == (
+            "amber", "decommissioned on 2026-12-01; the machine is still there (stopped): "
+                     "playbooks/decommission.yml takes its last backup and removes it")
 
         # decommission.yml finds that domain where psf_hypervisor says (its plan, in check mode)
         plan = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), "--check",

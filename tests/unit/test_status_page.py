@@ -85,6 +85,12 @@ def test_vm_and_backup():
     assert status.vm_check("web1.packaging", "running").health == GREEN
     assert status.vm_check("web1.packaging", "exited").health == RED
     assert status.vm_check("web1.packaging", None).health == UNKNOWN
+    assert status.vm_check("web1.packaging", None).reason == status.NO_VM_SOURCE
+    assert status.vm_check("web1.packaging", None, unseen="libvirt hv1: connect failed").reason == \
+        "libvirt hv1: connect failed"
+    absent = status.vm_check("web1.packaging", "absent")
+    assert (absent.health, absent.reason) == (
+        RED, "no such machine on the hypervisor: playbooks/hypervisor.yml makes it")
     hours = dt.timedelta(hours=1)
     assert status.backup_check("h", (NOW - 3 * hours).timestamp(), now=NOW).health == GREEN
     assert status.backup_check("h", (NOW - 30 * hours).timestamp(), now=NOW).health == AMBER
@@ -167,3 +173,22 @@ def test_the_site_and_its_json_twin(tmp_path):
     assert [(t["name"], t["health"]) for t in data["tenants"]] == [("good", GREEN), ("broken", RED)]
     assert data["tenants"][1]["checks"] == [{"kind": "zone", "name": "broken.test", "health": RED,
                                              "reason": "secondary1: unreachable"}]
+
+
+def test_vm_states_come_from_the_libvirt_hypervisor_the_inventory_names(tmp_path):
+    """On libvirt's built-in test driver (its one domain is "test", running): a tenant VM's state by
+    its machine name, "absent" for a VM without a domain, and the reason when libvirtd cannot be reached."""
+    pytest.importorskip("libvirt")
+    from psf_infra_runner import summary
+
+    summary.use_collection(Path(__file__).resolve().parents[2])
+    cvars = {"psf_hypervisor": {"provider": "libvirt", "uri": "test:///default"}}
+    assert status.hypervisor_machines(cvars, ["test", "web1.packaging"]) == (
+        {"test": "running", "web1.packaging": "absent"}, "")
+    assert status.hypervisor_machines({"psf_hypervisor": {"provider": "libvirt", "uri": "test:///default"}},
+                                      []) == ({}, "")
+    unreachable = {"psf_hypervisor": {"provider": "libvirt", "uri": f"qemu:///system?socket={tmp_path}/none"}}
+    states, why = status.hypervisor_machines(unreachable, ["web1.packaging"])
+    assert states == {} and why.startswith(f"libvirt qemu:///system?socket={tmp_path}/none: connect failed"), why
+    assert status.hypervisor_machines({}, ["web1.packaging"]) == ({}, "")
+    assert status.hypervisor_machines({"psf_hypervisor": {"provider": "podman"}}, ["web1.packaging"]) == ({}, "")
