@@ -36,7 +36,7 @@ def domain_lines(record: Mapping[str, Any]) -> list[str]:
         if domain.get("registrar") == "psf" and fate == "transfer":
             lines.append(f"- {name}: registered by the Infra-WG, to be transferred to the registrar you choose: "
                          "reply to this mail with the registrar's name; staff send you the transfer "
-                         "(authorisation) code and unlock the domain. Until then it is renewed as before.")
+                         "(authorisation) code and unlock the domain. Until then it stays registered with us.")
         elif domain.get("registrar") == "psf":
             lines.append(f"- {name}: registered by the Infra-WG, left to expire: its auto-renewal is off and "
                          "its DNSSEC DS record withdrawn; it lapses at the end of its current term. Reply to "
@@ -68,11 +68,12 @@ def body(record: Mapping[str, Any], *, done: Sequence[str], reply_to: str) -> st
     domains = domain_lines(record)
     if domains:
         lines += ["", "Your domains:", *domains]
+    if _services(record, "vms"):
+        lines += ["", "The final backups of your VMs stay restorable until the date given above for each: to get "
+                      "files back from them, reply to this mail."]
     lines += [
         "",
-        "The final backups of your VMs stay restorable until the date given above for each; to get files",
-        "back from them, or for any question, reply to this mail (it goes to the Infra-WG staff,",
-        f"{reply_to}).",
+        f"For any question, reply to this mail: it goes to the Infra-WG staff ({reply_to}).",
         "",
         "Thank you for working with the Infra-WG.",
         "-- ",

@@ -1,0 +1,177 @@
+"""playbooks/offboard.yml on the lab (issue #12 section 2): a throwaway tenant, made in a temporary
+copy of inventories/lab (the lab's tenant files are never edited), with a zone on the lab's name
+servers (rendered by the nameserver role from the registry, delegated from test. by domains.yml)
+and a certificate from the lab's ACME CA, then suspended with offboarding declared and offboarded:
+check mode lists the steps and changes nothing; the real run keeps a copy of the zone, the primary
+and the secondary no longer serve it, the certificate is out of the store, and the SMTP sink holds
+one summary to the liaison (Cc staff, not the member without notify); a second run changes nothing
+and says what is gone already.
+
+The throwaway tenant has no VM: each VM goes through playbooks/decommission.yml, whose lab test
+(test_decommission_lab.py) takes a VM through it; the lab's backup and monitoring machines are
+therefore left out of this inventory (no monitoring server: step 3 has nothing to render). The
+delegation in test. is removed at the end. Durations are printed (`pytest -s`), never asserted."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dns.rcode
+import pytest
+import yaml
+from ansible_cli import BIN, REPO, ansible_env, copy_inventory
+
+sys.path.insert(0, str(REPO / "lab"))
+
+import labctl
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+STAFF = "infra-staff@python.org"  # the playbooks' default psf_staff_email (the lab inventory sets none)
+RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)"
+                        r"\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)", re.MULTILINE)
+# The name servers' play of dns.yml alone: the zone list rendered from the registry.
+NAMESERVERS_PLAY = """---
+- name: Name servers serve every tenant zone of the registry
+  hosts: nameservers
+  gather_facts: false
+  any_errors_fatal: true
+  roles:
+    - role: nameserver
+"""
+
+
+def playbook(inventory: Path, name: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    path = name if name.startswith("/") else str(REPO / "playbooks" / name)
+    started = time.monotonic()
+    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), path, *args], cwd=REPO,
+                            capture_output=True, text=True, timeout=1200, check=False,
+                            env={**ansible_env(), "PSF_INFRA_REGISTRY_CACHE": "false"})
+    elapsed = time.monotonic() - started
+    print(f"{Path(path).name} {' '.join(args)}: rc {result.returncode} in {elapsed:.1f} s")
+    return result, elapsed
+
+
+def out(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout[-6000:] + result.stderr[-3000:]
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    tail = output[output.rindex("PLAY RECAP"):]
+    return {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+            for m in RECAP_LINE.finditer(tail)}
+
+
+def serves(lab, server: str, zone: str) -> bool:
+    """Whether the lab name server answers for ``zone`` with authority."""
+    return labctl.soa_serial(lab.port(server), zone) is not None
+
+
+def summaries(lab, tenant: str) -> list[email.message.EmailMessage]:
+    found = []
+    for path in sorted([*(lab.dir / "mail").glob("new/*"), *(lab.dir / "mail").glob("cur/*")]):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if f"(tenant {tenant})" in message.get_content():
+            found.append(message)
+    return found
+
+
+@pytest.fixture
+def tenant(lab, tmp_path: Path):
+    """(name, inventory): a throwaway tenant with a zone served by the lab's name servers and a
+    certificate in the lab's store; its delegation in test. removed at the end."""
+    name = f"offb{secrets.token_hex(3)}"
+    zone = f"{name}.test"
+    inventory = copy_inventory(REPO / "inventories" / "lab", tmp_path / "lab")
+    machines = yaml.safe_load((inventory / "machines.yml").read_text())
+    machines["all"]["children"]["backup_servers"] = {}
+    machines["all"]["children"]["monitoring_servers"] = {}
+    (inventory / "machines.yml").write_text(yaml.safe_dump(machines, sort_keys=False))
+    document = {
+        "name": name, "display_name": "Offboarding test", "kind": "working-group",
+        "approval": {"body": "psf-membership", "date": "2026-12-01"}, "status": "active",
+        "members": [{"name": "Liaison One", "email": f"one@{zone}"},
+                    {"name": "Quiet Member", "email": f"quiet@{zone}", "notify": False}],
+        "services": {
+            "domains": [{"name": zone, "registrar": "tenant"}],
+            "zones": [{"name": zone, "dnssec": False}],
+            "certificates": [{"name": "web", "names": [zone]}],
+        },
+    }
+    tenant_file = inventory / "tenants" / f"{name}.yml"
+    tenant_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    (tmp_path / "nameservers.yml").write_text(NAMESERVERS_PLAY)
+    try:
+        result, _ = playbook(inventory, str(tmp_path / "nameservers.yml"))
+        assert result.returncode == 0, out(result)
+        labctl.sync_resolver()  # as dns.yml does in the lab: the resolver's stub zones follow the catalog
+        for name_of, args in (("domains.yml", ("-e", f"psf_tenant_scope={name}")),
+                              ("certificates.yml", ("--tags", "renew", "-e", f"psf_tenant_scope={name}"))):
+            result, _ = playbook(inventory, name_of, *args)
+            assert result.returncode == 0, out(result)
+        yield name, inventory, tenant_file
+    finally:
+        labctl.undelegate_zone(zone)
+        shutil.rmtree(lab.dir / "offboarding" / name, ignore_errors=True)
+        if serves(lab, "ns1", zone):  # the run failed before its zones step: the lab's zone list without it
+            tenant_file.unlink()
+            playbook(inventory, str(tmp_path / "nameservers.yml"))
+        labctl.sync_resolver()
+
+
+def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
+    name, inventory, tenant_file = tenant
+    zone = f"{name}.test"
+    store = lab.dir / "certificates" / name
+    assert serves(lab, "ns1", zone) and (store / "web" / "fullchain.pem").exists()
+
+    document = yaml.safe_load(tenant_file.read_text())
+    document.update(status="suspended", offboarding={"started_on": "2026-12-05", "domains": "expire",
+                                                     "reason": "the lab test"})
+    tenant_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    confirm = ("-e", f"tenant={name}", "-e", f"confirm={name}")
+
+    checked, _ = playbook(inventory, "offboard.yml", *confirm, "--check")
+    assert checked.returncode == 0, out(checked)
+    for step in ("1. VMs, one run of playbooks/decommission.yml each", f"2. certificates: remove {store}/web",
+                 "3. monitoring:", f"4. domains: {zone} at the tenant's registrar", f"5. zones: keep a copy of {zone}",
+                 f"6. mail the summary to Liaison One <one@{zone}>, {STAFF}"):
+        assert step in " ".join(checked.stdout.replace("''", "'").split()), step
+    assert "offboarding summary would send" in checked.stdout
+    assert serves(lab, "ns1", zone) and (store / "web").exists() and summaries(lab, name) == []
+
+    real, seconds = playbook(inventory, "offboard.yml", *confirm)
+    assert real.returncode == 0, out(real)
+    print(f"offboard.yml real run: {seconds:.1f} s")
+    deadline = time.monotonic() + 30
+    while serves(lab, "ns2", zone) and time.monotonic() < deadline:  # the secondary follows the catalog
+        time.sleep(1)
+    assert not serves(lab, "ns1", zone) and not serves(lab, "ns2", zone)
+    refused = labctl.dns_query(lab.port("ns1"), zone, "SOA")
+    assert refused.rcode() in (dns.rcode.REFUSED, dns.rcode.NOTAUTH), dns.rcode.to_text(refused.rcode())
+    assert not store.exists()
+    copy = lab.dir / "offboarding" / name / f"{zone}.json"
+    assert copy.exists() and f'"{zone}."' in copy.read_text()
+    [message] = summaries(lab, name)
+    assert message["To"] == f"Liaison One <one@{zone}>" and message["Cc"] == STAFF and message["Reply-To"] == STAFF
+    body = message.get_content()
+    assert f"zone {zone}: no longer served by" in body and "certificate web: removed" in body
+    assert f"- {zone}: at your own registrar: point its NS records" in body
+    assert "quiet@" not in message["To"] + message["Cc"]
+
+    again, _ = playbook(inventory, "offboard.yml", *confirm)
+    assert again.returncode == 0, out(again)
+    assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), recap(again.stdout)
+    flat = " ".join(again.stdout.replace("''", "'").split())
+    assert f"certificates of {name}: none left in" in flat and "(gone already)" in flat
+    assert f"not served any more (gone already): {zone}" in flat
+    assert f"Tenant {name}: offboarding summary already sent" in flat
+    assert len(summaries(lab, name)) == 1
