@@ -195,6 +195,16 @@ def decommissioned_check(host: str, since: str, state: str | None) -> Check:
                                     "playbooks/decommission.yml takes its last backup and removes it")
 
 
+def offboarding_check(kind: str, name: str, since: str, present: bool | None) -> Check:
+    """A zone, certificate or domain of a tenant being offboarded (``offboarding`` in its file): no
+    longer served by the site; amber while it is still there, until playbooks/offboard.yml removes
+    it (``present`` None: the page cannot tell, e.g. a domain)."""
+    text = f"offboarding since {since}"
+    if present:
+        return Check(kind, name, AMBER, f"{text}; still there: playbooks/offboard.yml removes it")
+    return Check(kind, name, UNKNOWN, text if present is None else f"{text}; removed")
+
+
 def backup_check(host: str, last_success: float | None, *, now: dt.datetime, seen: bool = True) -> Check:
     if not seen:
         return Check("backup", host, UNKNOWN, "the status page reads backups of the lab's machines only")
@@ -280,6 +290,19 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantSt
             liaisons=[f"{m.get('name')} <{m.get('email')}>" for m in record.get("members") or []
                       if m.get("notify", True)],
             services={key: len(value) for key, value in services.items() if isinstance(value, list)})
+        offboarding = record.get("offboarding") or {}
+        if offboarding:
+            since = str(offboarding.get("started_on"))
+            for zone in services.get("zones") or []:
+                zone_name = str(zone["name"]).rstrip(".")
+                served = any(isinstance(value, int) for value in summary.serials_of(zone_name, servers).values())
+                status.checks.append(offboarding_check("zone", zone_name, since, served))
+            for certificate in services.get("certificates") or []:
+                status.checks.append(offboarding_check("certificate", certificate["name"], since,
+                                                       (store / name / certificate["name"]).exists()))
+            for domain in services.get("domains") or []:
+                status.checks.append(offboarding_check("domain", str(domain["name"]).rstrip("."), since, None))
+            services = {**services, "zones": [], "certificates": [], "domains": [], "apps": []}
         for zone in services.get("zones") or []:
             zone_name = str(zone["name"]).rstrip(".")
             status.checks.append(zone_check(zone_name, summary.serials_of(zone_name, servers)))

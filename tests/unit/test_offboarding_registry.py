@@ -299,3 +299,19 @@ def test_prometheus_and_the_backup_server_leave_it_out(lab: dict) -> None:
     assert "site1.pyladies-berlin" not in instances and "web1.packaging" in instances
     clients = backup.clients(sorted(_members(inventory, "backup_clients")), hostvars, "lab-backup", "lab-backup")
     assert "site1.pyladies-berlin" not in clients and "web1.packaging" in clients
+
+
+# --------------------------------------------------------------------------- the status page
+
+
+def test_the_status_page_shows_offboarding_not_red() -> None:
+    from psf_infra_runner.status import AMBER, UNKNOWN, offboarding_check
+
+    still_served = offboarding_check("zone", "packaging.test", "2026-12-04", True)
+    removed = offboarding_check("certificate", "web", "2026-12-04", False)
+    domain = offboarding_check("domain", "packaging.test", "2026-12-04", None)
+
+    assert (still_served.health, still_served.reason) == (
+        AMBER, "offboarding since 2026-12-04; still there: playbooks/offboard.yml removes it")
+    assert (removed.health, removed.reason) == (UNKNOWN, "offboarding since 2026-12-04; removed")
+    assert (domain.kind, domain.health, domain.reason) == ("domain", UNKNOWN, "offboarding since 2026-12-04")
