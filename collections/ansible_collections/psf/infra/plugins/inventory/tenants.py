@@ -46,6 +46,8 @@ options:
   vm_domain:
     description:
       - The domain under which a VM without an explicit C(fqdn) is named C(<vm>.<tenant>.<vm_domain>).
+      - Set as C(psf_vm_domain) on group C(all); every VM's A/AAAA record is C(<vm>.<tenant>.<vm_domain>) in this
+        Infra-WG zone (C(playbooks/vm-dns.yml)).
     type: str
     default: vms.infra.test
   size_presets:
@@ -144,6 +146,8 @@ class InventoryModule(BaseInventoryPlugin):
 
         for name, value in registry_variables(registry).items():
             self.inventory.set_variable("all", name, value)
+        # The VMs' own domain (<vm>.<tenant>.<vm_domain>): the Infra-WG zone of their A/AAAA records.
+        self.inventory.set_variable("all", "psf_vm_domain", config.vm_domain)
         for host in inventory_hosts(registry):
             for group in host.groups:
                 self.inventory.add_group(group)
