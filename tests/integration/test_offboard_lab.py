@@ -2,7 +2,8 @@
 copy of inventories/lab (the lab's tenant files are never edited), with a zone on the lab's name
 servers (rendered by the nameserver role from the registry, delegated from test. by domains.yml)
 and a certificate from the lab's ACME CA, then suspended with offboarding declared and offboarded:
-check mode lists the steps and changes nothing; the real run keeps a copy of the zone, the primary
+check mode lists the steps and changes nothing; a failed VM step stops the run before anything else
+is removed; the real run keeps a copy of the zone, the primary
 and the secondary no longer serve it, the certificate is out of the store, and the SMTP sink holds
 one summary to the liaison (Cc staff, not the member without notify); a second run changes nothing
 and says what is gone already.
@@ -57,13 +58,15 @@ def containers_conf() -> str:
     return result.stdout.strip().removeprefix("export CONTAINERS_CONF=")
 
 
-def playbook(inventory: Path, name: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+def playbook(inventory: Path, name: str, *args: str,
+             podman: bool = True) -> tuple[subprocess.CompletedProcess[str], float]:
     path = name if name.startswith("/") else str(REPO / "playbooks" / name)
+    env = {**ansible_env(), "CONTAINERS_CONF": containers_conf(), "PSF_INFRA_REGISTRY_CACHE": "false"}
+    if not podman:
+        del env["CONTAINERS_CONF"]
     started = time.monotonic()
     result = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), path, *args], cwd=REPO,
-                            capture_output=True, text=True, timeout=1200, check=False,
-                            env={**ansible_env(), "CONTAINERS_CONF": containers_conf(),
-                                 "PSF_INFRA_REGISTRY_CACHE": "false"})
+                            capture_output=True, text=True, timeout=1200, check=False, env=env)
     elapsed = time.monotonic() - started
     print(f"{Path(path).name} {' '.join(args)}: rc {result.returncode} in {elapsed:.1f} s")
     return result, elapsed
@@ -161,6 +164,16 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
                  f"6. mail the summary to Liaison One <one@{zone}>, {STAFF}"):
         assert step in flat, step
     assert "offboarding summary would send" in checked.stdout
+    assert serves(lab, "ns1", zone) and (store / "web").exists() and summaries(lab, name) == []
+
+    # a VM's decommissioning that fails (here: refused, the lab's podman settings missing) stops the run
+    # before anything else is removed, naming the VM and the failing step
+    failed, _ = playbook(inventory, "offboard.yml", *confirm, podman=False)
+    assert failed.returncode != 0
+    flat = " ".join(failed.stdout.replace("''", "'").split())
+    assert (f"decommission.yml failed for web1.{name}: web1.{name}: localhost: Check that podman has the lab's "
+            "settings (CONTAINERS_CONF): CONTAINERS_CONF is not set") in flat, out(failed)
+    assert "Offboard a tenant - 2." not in flat
     assert serves(lab, "ns1", zone) and (store / "web").exists() and summaries(lab, name) == []
 
     real, seconds = playbook(inventory, "offboard.yml", *confirm)

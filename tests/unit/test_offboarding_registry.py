@@ -315,3 +315,26 @@ def test_the_status_page_shows_offboarding_not_red() -> None:
         AMBER, "offboarding since 2026-12-04; still there: playbooks/offboard.yml removes it")
     assert (removed.health, removed.reason) == (UNKNOWN, "offboarding since 2026-12-04; removed")
     assert (domain.kind, domain.health, domain.reason) == ("domain", UNKNOWN, "offboarding since 2026-12-04")
+
+
+# --------------------------------------------------------------------------- the summary's text
+
+
+def test_the_summary_says_what_becomes_of_each_domain(config) -> None:
+    from ansible_collections.psf.infra.plugins.module_utils.notices import offboarding
+
+    document = tenant()
+    document["services"]["domains"].append({"name": "own.test", "registrar": "tenant"})
+    transfer = checks.check_tenant(document, file=FILE, config=config, today=TODAY).record
+    document["offboarding"] = {"started_on": "2026-12-04"}
+    expire = checks.check_tenant(document, file=FILE, config=config, today=TODAY).record
+
+    assert [line.split(":", 2)[:2] for line in offboarding.domain_lines(transfer)] == [
+        ["- packaging.test", " registered by the Infra-WG, to be transferred to the registrar you choose"],
+        ["- own.test", " at your own registrar"]]
+    assert "left to expire: its auto-renewal is off" in offboarding.domain_lines(expire)[0]
+    text = offboarding.body(expire, done=["VM web1.packaging is decommissioned"], reply_to="staff@infra.test")
+    assert "(tenant packaging). Offboarding started on 2026-12-04." in text
+    assert "- VM web1.packaging is decommissioned\n" in text
+    assert "The final backups of your VMs stay restorable" in text and "(staff@infra.test)" in text
+    assert offboarding.subject(expire) == "[PSF Infra] Packaging WG: the services of the Infra-WG have ended"
