@@ -411,7 +411,7 @@ def command_status(args: argparse.Namespace) -> int:
     return status.main(["--inventory", args.inventory, *vault_option(args),
                         *(["--output", args.output] if args.output else []),
                         *(["--metrics-dir", args.metrics_dir] if args.metrics_dir else []),
-                        "--stale-after", str(args.stale_after)])
+                        "--stale-after", str(args.stale_after), "--monitoring", args.monitoring])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -462,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write psf_infra_run_status.prom there (the timer's PsfInfraRunMissing/Failing alerts)")
     page.add_argument("--stale-after", type=parse_duration, default=parse_duration("1h"), metavar="DURATION",
                       help="the timer's promise: a new page within this long (default 1h)")
+    page.add_argument("--monitoring", choices=["auto", "always", "never"], default="auto",
+                      help="read the VMs' backups and the apps' probes from Prometheus on the monitoring server "
+                           "(playbooks/status-facts.yml); auto: when the inventory has one and is not the lab")
     page.set_defaults(func=command_status)
     return parser
 

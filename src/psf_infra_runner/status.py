@@ -20,7 +20,11 @@ import argparse
 import datetime as dt
 import html
 import json
+import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from psf_infra_runner import metrics, summary
-from psf_infra_runner.inventory import Inventory, InventoryError, project_root, read_inventory
+from psf_infra_runner.inventory import Inventory, InventoryError, project_root, read_inventory, sibling_tool
 from psf_infra_runner.outcome import EXIT_INVALID_REGISTRY, EXIT_OK, PlaybookResult, write_atomically
 
 GREEN, AMBER, RED, UNKNOWN = "green", "amber", "red", "unknown"
@@ -205,9 +209,14 @@ def offboarding_check(kind: str, name: str, since: str, present: bool | None) ->
     return Check(kind, name, UNKNOWN, text if present is None else f"{text}; removed")
 
 
-def backup_check(host: str, last_success: float | None, *, now: dt.datetime, seen: bool = True) -> Check:
+NO_MONITORING = ("the status page reads it from the lab's machines, or from Prometheus on the monitoring "
+                 "server (psf-infra status --monitoring)")
+
+
+def backup_check(host: str, last_success: float | None, *, now: dt.datetime, seen: bool = True,
+                 unseen: str = NO_MONITORING) -> Check:
     if not seen:
-        return Check("backup", host, UNKNOWN, "the status page reads backups of the lab's machines only")
+        return Check("backup", host, UNKNOWN, unseen)
     if last_success is None:
         return Check("backup", host, RED, "no successful backup yet")
     finished = dt.datetime.fromtimestamp(last_success, dt.UTC)
@@ -226,7 +235,7 @@ def app_check(app: str, host: str, port: int, path: str, answer: int | str | Non
     (or ``vm_state`` None) where the page cannot ask."""
     where = f"{path} on {host} port {port}"
     if vm_state is None:
-        return Check("app", app, UNKNOWN, "the status page asks the apps of the lab's machines only")
+        return Check("app", app, UNKNOWN, NO_MONITORING)
     if vm_state != "running":
         return Check("app", app, RED, f"its VM {host} is {vm_state}")
     if answer is None:
@@ -238,7 +247,82 @@ def app_check(app: str, host: str, port: int, path: str, answer: int | str | Non
     return Check("app", app, RED, f"HTTP {answer} from {where}")
 
 
+def app_probe_check(app: str, host: str, probe: tuple[float, str] | None, *, server: str,
+                    vm_state: str | None = None, problem: str = "") -> Check:
+    """An app as Prometheus's HTTPS probe of it on the monitoring server ``server`` sees it: ``probe``
+    is (probe_success, the URL probed), None when Prometheus has no probe of the app."""
+    if vm_state not in (None, "running"):
+        return Check("app", app, RED, f"its VM {host} is {vm_state}")
+    if problem:
+        return Check("app", app, UNKNOWN, problem)
+    if probe is None:
+        return Check("app", app, UNKNOWN, f"Prometheus on {server} has no probe of it yet (playbooks/monitoring.yml "
+                                          "renders the probe targets)")
+    success, url = probe
+    if success >= 1:
+        return Check("app", app, GREEN, f"{url} answers Prometheus's HTTPS probe on {server}")
+    return Check("app", app, RED, f"{url} fails Prometheus's HTTPS probe on {server}")
+
+
 # ---------------------------------------------------------------------------------------------- the facts
+
+
+@dataclass
+class MonitoringFacts:
+    """What Prometheus on the monitoring server holds (playbooks/status-facts.yml asks it there):
+    the last successful backup per VM (``instance``: the inventory host) and the probe of each app."""
+
+    server: str = ""
+    backups: dict[str, float] = field(default_factory=dict)
+    apps: dict[str, tuple[float, str]] = field(default_factory=dict)
+    problem: str = ""  # why Prometheus could not be asked: every such check is unknown with it
+
+    @classmethod
+    def parse(cls, answer: Mapping[str, Any]) -> MonitoringFacts:
+        """From the file status-facts.yml writes: {server, prometheus, results: {backups, apps}}, each
+        result as Prometheus's instant vector ([{metric: {...}, value: [time, "value"]}])."""
+        facts = cls(server=str(answer.get("server", "")))
+        results = answer.get("results") or {}
+        for sample in results.get("backups") or []:
+            host, value = sample["metric"].get("instance", ""), float(sample["value"][1])
+            facts.backups[host] = max(value, facts.backups.get(host, value))
+        for sample in sorted(results.get("apps") or [], key=lambda s: s["metric"].get("instance", "")):
+            app, value = sample["metric"].get("app", ""), float(sample["value"][1])
+            if app not in facts.apps or value < facts.apps[app][0]:  # the worst probe of an app counts
+                facts.apps[app] = (value, sample["metric"].get("instance", ""))
+        return facts
+
+
+def _failure(output: str) -> str:
+    """The message of the first failed or unreachable task in ansible-playbook's output, or of its ERROR."""
+    for line in output.splitlines():
+        if line.startswith("fatal:") or line.startswith("[ERROR]"):
+            found = re.search(r'"msg": "((?:[^"\\]|\\.)*)"', line)
+            return (found.group(1) if found else line.strip())[:300]
+    return ""
+
+
+def monitoring_facts(inventory: str, root: Path, vault_password_file: str | None) -> MonitoringFacts:
+    """Ask Prometheus on the monitoring server through playbooks/status-facts.yml (Ansible's own
+    connection to that server: Prometheus listens on its loopback)."""
+    with tempfile.TemporaryDirectory(prefix="psf-status-") as tmp:
+        answer = Path(tmp) / "facts.json"
+        extra = Path(tmp) / "vars.json"
+        extra.write_text(json.dumps({"status_facts_file": str(answer)}))
+        vault = ["--vault-password-file", vault_password_file] if vault_password_file else []
+        env = {**os.environ, "ANSIBLE_CONFIG": str(root / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+        try:
+            proc = subprocess.run([sibling_tool("ansible-playbook"), "-i", inventory, *vault, "-e", f"@{extra}",
+                                   str(root / "playbooks" / "status-facts.yml")], cwd=root, env=env,
+                                  capture_output=True, text=True, timeout=300, check=False)
+        except subprocess.TimeoutExpired:
+            return MonitoringFacts(problem="Prometheus on the monitoring server did not answer within 300 s "
+                                           "(playbooks/status-facts.yml)")
+        if proc.returncode != 0 or not answer.is_file():
+            return MonitoringFacts(problem=f"Prometheus on the monitoring server could not be asked "
+                                           f"(playbooks/status-facts.yml, exit {proc.returncode}"
+                                           f"{': ' + why if (why := _failure(proc.stdout + proc.stderr)) else ''})")
+        return MonitoringFacts.parse(json.loads(answer.read_text()))
 
 def metrics_dir(cvars: Mapping[str, Any]) -> Path | None:
     """psf_metrics_textfile_dir as the playbooks see it (ansible-inventory does not template: the lab's
@@ -271,7 +355,8 @@ class Facts:
         return facts
 
 
-def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantStatus]:
+def collect(inventory: Inventory, root: Path, now: dt.datetime,
+            monitoring: MonitoringFacts | None = None) -> list[TenantStatus]:
     summary.use_collection(root)
     cvars = inventory.controller_vars
     servers = summary.name_servers(cvars)
@@ -327,10 +412,18 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantSt
                                                           None if state == "absent" else state))
                 continue
             status.checks.append(vm_check(host, state, unseen=unseen or NO_VM_SOURCE))
-            status.checks.append(lab_backup(host, container, now))
+            if monitoring is not None:
+                status.checks.append(monitored_backup(host, monitoring, now))
+            else:
+                status.checks.append(lab_backup(host, container, now))
         for app in services.get("apps") or []:
             host = f"{app['vm']}.{name}"
             container = machines.get(host)
+            if monitoring is not None:
+                status.checks.append(app_probe_check(
+                    str(app["name"]), host, monitoring.apps.get(str(app["name"])), server=monitoring.server,
+                    vm_state=container[1] if container else domains.get(host), problem=monitoring.problem))
+                continue
             port, path = int(app["port"]), str(app.get("health_path") or "/")
             running = container is not None and container[1] == "running"
             answer = summary.lab_app_answer(container[0], port, path) if running else None  # type: ignore[index]
@@ -338,6 +431,12 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime) -> list[TenantSt
                                            vm_state=container[1] if container else None))
         tenants.append(status)
     return tenants
+
+
+def monitored_backup(host: str, monitoring: MonitoringFacts, now: dt.datetime) -> Check:
+    if monitoring.problem:
+        return backup_check(host, None, now=now, seen=False, unseen=monitoring.problem)
+    return backup_check(host, monitoring.backups.get(host), now=now)
 
 
 def lab_backup(host: str, container: tuple[str, str] | None, now: dt.datetime) -> Check:
@@ -446,6 +545,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--vault-password-file")
     parser.add_argument("--metrics-dir", metavar="DIR", help="write psf_infra_run_status.prom there")
     parser.add_argument("--stale-after", type=float, default=3600.0, metavar="SECONDS")
+    parser.add_argument("--monitoring", choices=["auto", "always", "never"], default="auto",
+                        help="read backups and apps from Prometheus on the monitoring server (auto: outside the lab)")
     args = parser.parse_args(argv)
     root = project_root()
     started, wall = time.monotonic(), time.time()
@@ -466,7 +567,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         record(invalid_registry=str(err))
         return EXIT_INVALID_REGISTRY
     now = dt.datetime.now(dt.UTC)
-    tenants = collect(inventory, root, now)
+    cvars = inventory.controller_vars
+    has_monitoring = bool(inventory.data.get("monitoring_servers", {}).get("hosts")
+                          or inventory.data.get("monitoring_servers", {}).get("children"))
+    ask = args.monitoring == "always" or (args.monitoring == "auto" and has_monitoring
+                                           and not cvars.get("psf_lab_dir"))
+    monitoring = monitoring_facts(args.inventory, root, args.vault_password_file) if ask else None
+    tenants = collect(inventory, root, now, monitoring)
     directory = Path(args.output) if args.output else root / ".cache" / "status"
     env = str(inventory.controller_vars.get("psf_registry_env", args.inventory))
     write_site(tenants, directory, env=env, now=now)

@@ -654,3 +654,41 @@ def test_the_status_page_shows_the_converged_site_green(site: dict[str, Any], te
         for kind, item in wanted:
             check = checks[(name, kind, item.rstrip("."))]
             assert check["health"] == "green", check
+
+
+def test_the_status_page_reads_backups_and_apps_from_prometheus_as_production_does(
+        site: dict[str, Any], inventory: dict[str, Any], hostvars: dict[str, Any], tmp_path: Path) -> None:
+    """`psf-infra status --monitoring always`: the backups and apps from Prometheus on the lab's
+    monitoring server, asked there through playbooks/status-facts.yml (Ansible's podman connection; in
+    production SSH): each VM's last backup is the one the lab machine itself reports, and each app's
+    health is what Prometheus's probe of it says."""
+    if site["first"].returncode != 0:
+        pytest.skip("the first run failed (test_first_run_succeeds says why)")
+    monitor = container(hostvars, group(inventory, "monitoring_servers")[0])
+
+    def page(*more: str) -> dict[tuple[str, str], dict[str, Any]]:
+        out = tmp_path / ("monitoring" if more else "lab")
+        result = run([str(BIN / "psf-infra"), "status", "-i", INVENTORY, "-o", str(out), *more])
+        assert result.returncode == 0, result.stdout + result.stderr
+        data = json.loads((out / "status.json").read_text())
+        return {(check["kind"], check["name"]): check for entry in data["tenants"] for check in entry["checks"]}
+
+    lab = page()
+    backups = sorted(key for key in lab if key[0] == "backup")
+    assert backups
+
+    def agreeing() -> dict[tuple[str, str], dict[str, Any]] | None:
+        seen = page("--monitoring", "always")
+        return seen if all(seen[key]["reason"] == lab[key]["reason"] for key in backups) else None
+
+    # Prometheus has each backup once it scraped the machine's textfile after that backup
+    seen = wait_for("the backups as Prometheus holds them, as the machines report them", agreeing, timeout=90)
+    for key in backups:
+        assert seen[key]["health"] == lab[key]["health"] == "green", (seen[key], lab[key])
+    probes = query(monitor, 'probe_success{app!=""}')
+    apps = {dict(labels)["app"]: value for labels, value in probes.items()}
+    for key, check in seen.items():
+        if key[0] == "app":
+            assert key[1] in apps, (check, probes)
+            wanted = "green" if apps[key[1]] >= 1 else "red"
+            assert check["health"] == wanted and "Prometheus's HTTPS probe on" in check["reason"], (check, apps)

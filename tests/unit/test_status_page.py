@@ -192,3 +192,32 @@ def test_vm_states_come_from_the_libvirt_hypervisor_the_inventory_names(tmp_path
     assert states == {} and why.startswith(f"libvirt qemu:///system?socket={tmp_path}/none: connect failed"), why
     assert status.hypervisor_machines({}, ["web1.packaging"]) == ({}, "")
     assert status.hypervisor_machines({"psf_hypervisor": {"provider": "podman"}}, ["web1.packaging"]) == ({}, "")
+
+
+def test_prometheus_facts_and_the_checks_made_of_them():
+    answer = {"server": "monitor1", "prometheus": "http://127.0.0.1:9090", "results": {
+        "backups": [{"metric": {"instance": "web1.packaging", "vm": "web1"}, "value": [1, "1764900000"]},
+                    {"metric": {"instance": "web1.packaging", "job": "node2"}, "value": [1, "1764800000"]}],
+        "apps": [{"metric": {"app": "guide", "instance": "https://b.example/"}, "value": [1, "1"]},
+                 {"metric": {"app": "guide", "instance": "https://a.example/"}, "value": [1, "0"]},
+                 {"metric": {"app": "www", "instance": "https://www.example/health"}, "value": [1, "1"]}]}}
+    facts = status.MonitoringFacts.parse(answer)
+    assert facts.server == "monitor1" and facts.backups == {"web1.packaging": 1764900000.0}
+    assert facts.apps == {"guide": (0.0, "https://a.example/"), "www": (1.0, "https://www.example/health")}
+
+    now = dt.datetime.fromtimestamp(1764900000 + 3 * 3600, dt.UTC)
+    assert status.monitored_backup("web1.packaging", facts, now).health == GREEN
+    assert status.monitored_backup("db1.packaging", facts, now).reason == "no successful backup yet"
+    down = status.MonitoringFacts(problem="Prometheus on the monitoring server could not be asked (exit 4)")
+    assert status.monitored_backup("web1.packaging", down, now) == status.Check(
+        "backup", "web1.packaging", UNKNOWN, "Prometheus on the monitoring server could not be asked (exit 4)")
+
+    www = status.app_probe_check("www", "web1.x", facts.apps["www"], server="monitor1")
+    assert (www.health, www.reason) == (
+        GREEN, "https://www.example/health answers Prometheus's HTTPS probe on monitor1")
+    guide = status.app_probe_check("guide", "web1.x", facts.apps["guide"], server="monitor1")
+    assert (guide.health, guide.reason) == (RED, "https://a.example/ fails Prometheus's HTTPS probe on monitor1")
+    assert status.app_probe_check("new", "web1.x", None, server="monitor1").health == UNKNOWN
+    assert status.app_probe_check("www", "web1.x", facts.apps["www"], server="monitor1",
+                                  vm_state="stopped") == status.Check("app", "www", RED, "its VM web1.x is stopped")
+    assert status.app_probe_check("www", "web1.x", None, server="", problem=down.problem).reason == down.problem
