@@ -83,10 +83,12 @@ def _zones_of(network: Any, where: str) -> list[str]:
 
 def reverse_zones(networks: Any) -> list[str]:
     """The reverse zones of ``networks`` (a list of ``address/prefix``), sorted, without duplicates."""
-    _netaddr("reverse_zones")
     if isinstance(networks, (str, Mapping)) or not isinstance(networks, Iterable):
         raise AnsibleFilterError(f"reverse_zones: expected a list of networks (psf_dns_vm_networks), "
                                  f"got {type(networks).__name__}")
+    networks = list(networks)
+    if networks:  # no network, no netaddr needed (the nameserver role's default where no VM zone is served)
+        _netaddr("reverse_zones")
     zones: set[str] = set()
     for index, value in enumerate(networks):
         where = f"psf_dns_vm_networks[{index}]"
