@@ -8,7 +8,8 @@ with two throwaway VMs of tenant packaging. The lab's ns1 and ns2 are asked dire
 - a second run changes nothing; check mode after a VM left reports the change and changes nothing;
 - the real run removes the records of the VM that left, and keeps those of the VM declared
   decommissioned, until playbooks/decommission.yml's step 4 (its play, read from that file) removes
-  them; then vm-dns.yml does not bring them back.
+  them; then vm-dns.yml does not bring them back;
+- a new VM network in check mode: its reverse zone is named in the plan and not created.
 
 At the end vm-dns.yml runs on the lab inventory itself, so the lab's VM zones hold the lab's VMs only.
 Durations are printed (`pytest -s`), never asserted."""
@@ -188,3 +189,13 @@ def test_every_vm_has_forward_and_reverse_records_until_it_leaves(inventory: Pat
     last = playbook(inventory, vm_dns)
     assert changed_tasks(last) == [], last.stdout[-4000:]
     assert_records(RETIRING, present=False)
+
+    # A new VM network in check mode: its reverse zone (which dns.yml's nameserver role would make
+    # first) is named in the plan, and nothing is created.
+    (inventory / "group_vars" / "all" / "vm_dns.yml").write_text(
+        'psf_dns_vm_networks: [127.0.0.0/24, "fd89:250::/64"]\n', encoding="utf-8")
+    new_zone = "0.0.0.0.0.0.0.0.0.5.2.0.9.8.d.f.ip6.arpa"
+    planned = playbook(inventory, vm_dns, "--check", "--diff")
+    plan_text = " ".join(planned.stdout.split())
+    assert f"{new_zone}: would be created by the nameserver role, then hold 0 records" in plan_text
+    assert ask(NS1, new_zone + ".", "SOA")[0] in ("REFUSED", "NOTAUTH", "SERVFAIL")
