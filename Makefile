@@ -2,7 +2,7 @@
 #   make demo   - bring the lab up and run playbooks/site.yml against inventories/lab
 #   make test   - lint, sanity, unit, integration (lab), Molecule; ends with pytest's summary
 # Other targets: lint, sanity, unit, integration, e2e, molecule, bench, lab-up, lab-down, lab-status,
-# lab-vms-down, image, deps, build, clean.
+# lab-vms-down, image, vm-image, deps, build, clean.
 
 SHELL        := /bin/bash
 .SHELLFLAGS  := -eu -o pipefail -c
@@ -22,7 +22,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Podman settings measured on these machines (runc, cgroupfs, explicit ulimits): lab/podman-env.sh.
 export CONTAINERS_CONF := $(ROOT)/.cache/podman/containers.conf
 
-.PHONY: help demo test deps apt venv image lint sanity unit integration e2e molecule bench \
+.PHONY: help demo test deps apt venv image vm-image lint sanity unit integration e2e molecule bench \
         lab-up lab-down lab-status lab-vms-down build clean
 
 help:
@@ -52,6 +52,11 @@ $(STAMPS)/venv: requirements.txt constraints.txt pyproject.toml | $(STAMPS)/apt
 image: deps
 	bash lab/podman-env.sh >/dev/null
 	bash lab/build-image.sh
+
+# The standard VM image (debootstrap, a bootable qcow2 cached in .cache/vm-image/, rebuilt only when
+# its recipe changes; docs/vms.md). The libvirt tests build it themselves when it is missing.
+vm-image: deps
+	$(PY) lab/labctl.py vm-image
 
 ## ---- the two commands ---------------------------------------------------------------------
 

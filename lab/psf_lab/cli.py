@@ -12,6 +12,8 @@
     labctl.py check-zones    ask the registry and the resolver about every zone of a JSON request
                              on stdin (psf_lab/zone_check.py; playbooks/dns.yml), print JSON
     labctl.py libvirtd up|down  the lab's libvirtd (not part of `up`; see docs/vms.md)
+    labctl.py vm-image [--force] build the standard VM image when its recipe changed
+                             (lab/build-vm-image.sh, cached in .cache/vm-image/); print its path
 
 The contract (ports, files) is docs/lab.md.
 """
@@ -59,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     stop_parser.add_argument("services", nargs="+", choices=list(SERVICES))
     libvirtd_parser = sub.add_parser("libvirtd", help="start or stop the lab's libvirtd (docs/vms.md)")
     libvirtd_parser.add_argument("action", choices=["up", "down"])
+    image_parser = sub.add_parser("vm-image", help="build the standard VM image when its recipe changed")
+    image_parser.add_argument("--force", action="store_true", help="rebuild even when it is up to date")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -101,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(lab_libvirt.start()))
             else:
                 lab_libvirt.stop()
+        elif args.command == "vm-image":
+            from psf_lab.vm_image import build
+
+            print(json.dumps(build(force=args.force)))
     except (LabError, PsfInfraError) as exc:
         print(f"labctl {args.command}: {exc}", file=sys.stderr)
         return 1
