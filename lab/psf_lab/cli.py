@@ -8,6 +8,8 @@
     labctl.py stop ns1 ...   stop only these services (`up` starts them again)
     labctl.py sync-resolver  point the resolver's stub zones at every zone of the catalog
     labctl.py flush-resolver ZONE ...  forget what the resolver holds at or below these zones
+    labctl.py delegate-reverse ZONE ...  the lab root delegates these reverse zones of ns1 (NS, DS);
+                             the resolver stops answering them from its built-in local zones; JSON
                              (after their delegation changed in the lab registry)
     labctl.py check-zones    ask the registry and the resolver about every zone of a JSON request
                              on stdin (psf_lab/zone_check.py; playbooks/dns.yml), print JSON
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     flush_parser = sub.add_parser("flush-resolver", help="forget what the resolver holds below these zones")
     flush_parser.add_argument("zones", nargs="+")
     sub.add_parser("check-zones", help="do these zones resolve through the lab resolver (JSON on stdin)")
+    reverse_parser = sub.add_parser("delegate-reverse", help="delegate these reverse zones of ns1 from the lab root")
+    reverse_parser.add_argument("zones", nargs="+")
     restart_parser = sub.add_parser("restart", help="stop these services (recorded PIDs) and run up")
     restart_parser.add_argument("services", nargs="+", choices=list(SERVICES))
     stop_parser = sub.add_parser("stop", help="stop only these services (`up` starts them again)")
@@ -98,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "flush-resolver":
             for zone in args.zones:
                 flush_resolver(zone)
+        elif args.command == "delegate-reverse":
+            from psf_lab.zones import delegate_reverse_zones
+
+            print(json.dumps(delegate_reverse_zones(args.zones)))
         elif args.command == "libvirtd":
             from psf_lab import libvirt as lab_libvirt  # libvirt-python is needed only here
 
