@@ -59,7 +59,7 @@ from psf_lab.processes import pid_matches, recorded_pid, running_pid
 from psf_lab.processes import wait_until as _wait_until
 from psf_lab.resolver import flush_resolver, plan_stub_changes, stubs_config, sync_resolver
 from psf_lab.state import ansible_vars, build_state, load_state, write_ansible_vars
-from psf_lab.zones import add_zone, delegate_zone, registry_view, remove_zone, undelegate_zone
+from psf_lab.zones import add_zone, delegate_reverse_zones, delegate_zone, registry_view, remove_zone, undelegate_zone
 
 __all__ = [
     "CATALOG_ZONE",
@@ -86,6 +86,7 @@ __all__ = [
     "catalog_member_label",
     "catalog_members",
     "check_service",
+    "delegate_reverse_zones",
     "delegate_zone",
     "dns_query",
     "down",

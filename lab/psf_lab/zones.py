@@ -1,4 +1,5 @@
-"""Zones made at run time on ns1 (`rndc addzone`), their catalog membership, their delegation in `test.`."""
+"""Zones made at run time on ns1 (`rndc addzone`), their catalog membership, their delegation in `test.`,
+and the delegation of the Infra-WG's reverse zones from the lab root (standing in for IANA and the RIRs)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from psf_lab.config import (
     HOST,
     INFRA_NAMESERVERS,
     REGISTRY_ZONE,
+    ROOT_ZONE,
     SERVICES,
     START_TIMEOUT,
     LabError,
@@ -20,7 +22,7 @@ from psf_lab.config import (
 )
 from psf_lab.keys import lab_key
 from psf_lab.processes import wait_until
-from psf_lab.resolver import flush_resolver, sync_resolver
+from psf_lab.resolver import flush_resolver, sync_resolver, unbound_control
 from psf_lab.templates import render_lab
 
 
@@ -104,3 +106,33 @@ def registry_view(domain: str, nameservers: list[str], keys: list[dict], paths: 
                                  lab_key("registry-key", paths), ds,
                                  {f"{server.rstrip('.')}.": HOST for server in nameservers})
     flush_resolver(zone.to_text(), paths)
+
+
+def delegate_reverse_zones(zones: list[str], paths: LabPaths | None = None) -> dict[str, list[str]]:
+    """The lab root delegates each reverse zone of ns1 (``0.0.127.in-addr.arpa``): NS ns1/ns2.infra.test.
+    and the DS of its keys, straight from the root (``root-key``; the lab root holds no ``arpa.`` tree;
+    the names between are empty non-terminals), as IANA and the RIRs would. Then the resolver stops
+    answering these names from its built-in local zones (``127.in-addr.arpa``, ``d.f.ip6.arpa``, ...:
+    ``unbound-control local_zone_remove`` until it restarts; a run calls this again) and forgets what
+    it held for a zone whose delegation changed. Idempotent: ``{"delegated": [...], "local_zones_removed": [...]}``
+    lists what changed."""
+    paths = paths or LabPaths()
+    delegated = []
+    for zone in (dnsclient._name(name).to_text() for name in zones):
+        if not zone.endswith((".in-addr.arpa.", ".ip6.arpa.")):
+            raise LabError(f"{zone} is not a reverse zone (in-addr.arpa, ip6.arpa)")
+        keys = wait_until(lambda zone=zone: dnsclient.signed_dnskeys(SERVICES["ns1"].port, zone), START_TIMEOUT,
+                          f"{zone} to be signed on ns1")
+        if dnsclient.publish_delegation(SERVICES["registry"].port, ROOT_ZONE, zone, lab_key("root-key", paths),
+                                        dnsclient.ds_from_dnskeys(zone, keys), dict.fromkeys(INFRA_NAMESERVERS, HOST)):
+            delegated.append(zone)
+    removed = []
+    for line in unbound_control(paths, "list_local_zones").splitlines():
+        local = line.split()[0] if line.split() else ""
+        if local and any(zone == local or zone.endswith("." + local)
+                         for zone in (dnsclient._name(name).to_text() for name in zones)):
+            unbound_control(paths, "local_zone_remove", local)
+            removed.append(local)
+    for zone in delegated:
+        flush_resolver(zone, paths)
+    return {"delegated": delegated, "local_zones_removed": removed}

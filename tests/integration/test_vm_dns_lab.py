@@ -3,8 +3,10 @@ playbooks/vm-dns.yml on a temporary copy of inventories/lab (the lab's tenant fi
 with two throwaway VMs of tenant packaging. The lab's ns1 and ns2 are asked directly (dnspython, on
 127.0.0.1, no recursion; never the system resolver):
 
-- after the play both servers answer the A and the PTR of each VM, and the VM domain validates
-  through the lab resolver (delegated from infra.test with its DS);
+- after the play both servers answer the A and the PTR of each VM, and both validate (AD) through
+  the lab resolver: the VM domain is delegated from infra.test with its DS, and the reverse zone from
+  the lab root (undelegated first, and the resolver's built-in 127.in-addr.arpa put back, so the play
+  does it);
 - a second run changes nothing; check mode after a VM left reports the change and changes nothing;
 - the real run removes the records of the VM that left, and keeps those of the VM declared
   decommissioned, until playbooks/decommission.yml's step 4 (its play, read from that file) removes
@@ -29,6 +31,9 @@ import dns.rdatatype
 import pytest
 import yaml
 from ansible_cli import BIN, REPO, ansible_env, copy_inventory
+from psf_lab import dnsclient, resolver
+from psf_lab.config import ROOT_ZONE, SERVICES, LabPaths
+from psf_lab.keys import lab_key
 
 pytestmark = [pytest.mark.lab]
 
@@ -132,16 +137,25 @@ def inventory(tmp_path: Path, lab) -> Path:
 
 def test_every_vm_has_forward_and_reverse_records_until_it_leaves(inventory: Path, tmp_path: Path) -> None:
     vm_dns = REPO / "playbooks" / "vm-dns.yml"
+    # The lab as before the reverse zone was delegated: no delegation in the lab root, and the resolver
+    # answering 127.in-addr.arpa from its built-in local zone.
+    dnsclient.remove_delegation(SERVICES["registry"].port, ROOT_ZONE, REVERSE + ".", lab_key("root-key"))
+    resolver.unbound_control(LabPaths(), "local_zone", "127.in-addr.arpa.", "static")
 
     first = playbook(inventory, vm_dns)
-    assert "Publish each VM zone (one task per zone; stale records pruned)" in changed_tasks(first)
+    assert {"Publish each VM zone (one task per zone; stale records pruned)",
+            "The lab root delegates the reverse zones (NS, DS), as IANA and the RIRs would",
+            } <= set(changed_tasks(first))
     assert_records(LEAVING, present=True)
     assert_records(RETIRING, present=True)
     assert_records(("web1", "127.0.0.10"), present=True)
-    # The VM domain is delegated from infra.test with its DS: a validating resolver sees it secure.
-    query = dns.message.make_query(fqdn(LEAVING[0]), "A", want_dnssec=True)
-    response = dns.query.udp(query, "127.0.0.1", port=RESOLVER, timeout=5)
-    assert response.rcode() == dns.rcode.NOERROR and response.flags & dns.flags.AD, response.to_text()
+    # The VM domain (from infra.test) and the reverse zone (from the lab root) are delegated with their
+    # DS: a validating resolver sees both secure.
+    for name, rdtype, value in ((fqdn(LEAVING[0]), "A", LEAVING[1]), (ptr_name(LEAVING[1]), "PTR", fqdn(LEAVING[0]))):
+        query = dns.message.make_query(name, rdtype, want_dnssec=True)
+        response = dns.query.udp(query, "127.0.0.1", port=RESOLVER, timeout=5)
+        assert response.rcode() == dns.rcode.NOERROR and response.flags & dns.flags.AD, response.to_text()
+        assert value in response.to_text(), response.to_text()
 
     again = playbook(inventory, vm_dns)
     assert changed_tasks(again) == [], again.stdout[-4000:]
