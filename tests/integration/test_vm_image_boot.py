@@ -39,7 +39,7 @@ from psf_lab.config import LabPaths  # noqa: E402
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc0aW5nLXN0YWZmLWF1dG9tYXRpb24ta2V5 staff-automation"
-#: Under TCG on the 2-core machine: cloud-init was done 85 to 104 s after the playbook started (docs/vms.md).
+#: Under TCG on the 2-core machine: cloud-init was done 85 to 128 s after the playbook started (docs/vms.md).
 BOOT_TIMEOUT = 420
 ADDRESS = "192.0.2.10"
 
