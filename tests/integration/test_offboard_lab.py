@@ -12,7 +12,9 @@ The throwaway tenant's VM has no machine: each VM goes through playbooks/decommi
 ansible-playbook), whose own lab test (test_decommission_lab.py) takes a running VM through it; here
 the child finds the VM gone already and says so, in the run's output and in the summary. The lab's
 backup and monitoring machines are left out of this inventory (no monitoring server: step 3 has
-nothing to render). The delegation in test. is removed at the end. Durations are printed
+nothing to render). Its domain is at the lab's registrar (rfc2136 on test., which has no auto-renewal:
+step 4 runs psf.infra.domain, which withdraws no DS from an unsigned zone and notes that). The
+delegation in test. is removed at the end. Durations are printed
 (`pytest -s`), never asserted."""
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def tenant(lab, tmp_path: Path):
         "members": [{"name": "Liaison One", "email": f"one@{zone}"},
                     {"name": "Quiet Member", "email": f"quiet@{zone}", "notify": False}],
         "services": {
-            "domains": [{"name": zone, "registrar": "tenant"}],
+            # at the lab's registrar (the registry test., provider rfc2136), so that step 4 runs psf.infra.domain
+            "domains": [{"name": zone, "registrar": "psf"}],
             "zones": [{"name": zone, "dnssec": False}],
             "certificates": [{"name": "web", "names": [zone]}],
             "vms": [{"name": "web1", "size": "small", "backup": {"paths": ["/etc"]}}],
@@ -160,7 +163,9 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
     for step in (f"1. VMs, one run of playbooks/decommission.yml each (final backup, restore check, out of "
                  f"monitoring, backup key revoked and retention recorded, the VM and its volumes destroyed): "
                  f"web1.{name}", f"2. certificates: remove {store}/web",
-                 "3. monitoring:", f"4. domains: {zone} at the tenant's registrar", f"5. zones: keep a copy of {zone}",
+                 "3. monitoring:",
+                 f"4. domains: {zone} at the Infra-WG registrar: DS withdrawn, auto-renew off, left to expire",
+                 f"5. zones: keep a copy of {zone}",
                  f"6. mail the summary to Liaison One <one@{zone}>, {STAFF}"):
         assert step in flat, step
     assert "offboarding summary would send" in checked.stdout
@@ -193,7 +198,11 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
     body = message.get_content()
     assert f"zone {zone}: no longer served by" in body and "certificate web: removed" in body
     assert f"- VM web1.{name} is gone already" in body and "The final backups of your VMs" in body
-    assert f"- {zone}: at your own registrar: point its NS records" in body
+    assert f"- {zone}: registered by the Infra-WG, left to expire: its auto-renewal is off" in body
+    # psf.infra.domain ran: an unsigned zone has no DS to withdraw, and the lab's registrar no auto-renewal
+    registrar = (f"{zone}: registration and renewal are not applicable at rfc2136 (a parent zone we run); "
+                 "auto_renew is not applicable at rfc2136")
+    assert registrar in " ".join(real.stdout.split()), real.stdout[real.stdout.find("registrar did"):][:2000]
     assert "quiet@" not in message["To"] + message["Cc"]
 
     again, _ = playbook(inventory, "offboard.yml", *confirm)
@@ -202,5 +211,6 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
     flat = " ".join(again.stdout.replace("''", "'").split())
     assert f"certificates of {name}: none left in" in flat and "(gone already)" in flat
     assert f"not served any more (gone already): {zone}" in flat
+    assert registrar in flat
     assert f"Tenant {name}: offboarding summary already sent" in flat
     assert len(summaries(lab, name)) == 1
