@@ -64,10 +64,12 @@ def put_in_pool(image: dict[str, Any], pool_dir: str | Path) -> str:
     name = volume_name(image["recipe"])
     pool_dir = Path(pool_dir)
     target = pool_dir / name
-    earlier = [path for path in pool_dir.glob(volume_name("*")) if path.name != name]
-    if earlier:
+    # earlier recipes, and this recipe's volume when the image was rebuilt (--force) since
+    stale = [path for path in pool_dir.glob(volume_name("*"))
+             if path.name != name or not os.path.samefile(path, image["path"])]
+    if stale:
         used = _backing_files(pool_dir)
-        for path in earlier:
+        for path in stale:
             if path.name not in used:
                 path.unlink()
     if not target.exists():
