@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,37 +21,22 @@ import pytest
 import yaml
 from ansible_cli import BIN, PSF_INFRA, REPO, ansible_env, copy_inventory
 
-sys.path[:0] = [str(REPO / "lab")]
-
 libvirt = pytest.importorskip("libvirt")
 pycdlib = pytest.importorskip("pycdlib")
 
-from psf_lab import libvirt as lab_libvirt  # noqa: E402
-from psf_lab.config import LabPaths  # noqa: E402
+from libvirt_support import BLANK_BASE as BASE  # noqa: E402
+from libvirt_support import lab_libvirtd, remove_machine  # noqa: E402
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc0aW5nLXN0YWZmLWF1dG9tYXRpb24ta2V5 staff-automation"
-BASE = "blank-base.qcow2"
 MACHINES = {"docs1.packaging": "docs1-packaging", "build1.packaging": "build1-packaging",
             "www1.pyladies": "www1-pyladies"}
 
 
 @pytest.fixture(scope="module")
 def hypervisor() -> Iterator[dict[str, Any]]:
-    """The lab's libvirtd (started here when it is not running, and then stopped after; the modules
-    that use it run on one pytest-xdist worker, tests/conftest.py), with a blank qcow2 base image."""
-    paths = LabPaths()
-    started_here = not lab_libvirt.running(paths)
-    state = lab_libvirt.start(paths)
-    base = Path(state["pool_dir"]) / BASE
-    if not base.exists():
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "256M"], check=True)
-    conn = libvirt.open(state["uri"])
-    conn.storagePoolLookupByName(state["pool"]).refresh(0)
-    conn.close()
-    yield state
-    if started_here:
-        lab_libvirt.stop(paths)
+    with lab_libvirtd(blank_base=True) as state:
+        yield state
 
 
 @pytest.fixture
@@ -147,18 +131,7 @@ def seed_file(pool_dir: str, machine: str, name: str) -> str:
 
 def clean(conn, pool) -> None:
     for machine in MACHINES.values():
-        try:
-            domain = conn.lookupByName(machine)
-        except libvirt.libvirtError:
-            domain = None
-        if domain is not None:
-            if domain.isActive():
-                domain.destroy()
-            domain.undefine()
-        pool.refresh(0)
-        for volume in (f"{machine}.qcow2", f"{machine}-seed.iso"):
-            if volume in pool.listVolumes():
-                pool.storageVolLookupByName(volume).delete(0)
+        remove_machine(conn, pool, machine)
 
 
 def test_the_tenant_vms_become_domains_and_leave_only_through_decommissioning(inventory, hypervisor):

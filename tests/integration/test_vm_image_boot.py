@@ -33,9 +33,8 @@ libvirt = pytest.importorskip("libvirt")
 libvirt_qemu = pytest.importorskip("libvirt_qemu")
 
 from ansible_collections.psf.infra.plugins.filter.hypervisor import network_config  # noqa: E402
-from psf_lab import libvirt as lab_libvirt  # noqa: E402
+from libvirt_support import lab_libvirtd, remove_machine  # noqa: E402
 from psf_lab import vm_image  # noqa: E402
-from psf_lab.config import LabPaths  # noqa: E402
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc0aW5nLXN0YWZmLWF1dG9tYXRpb24ta2V5 staff-automation"
@@ -54,18 +53,13 @@ def standard_image() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def hypervisor(standard_image: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The lab's libvirtd (started here when it is not running, then stopped after; the modules that
-    use it run on one pytest-xdist worker, tests/conftest.py) with the image as a volume of its pool."""
-    paths = LabPaths()
-    started_here = not lab_libvirt.running(paths)
-    state = lab_libvirt.start(paths)
-    volume = vm_image.put_in_pool(standard_image, state["pool_dir"])
-    conn = libvirt.open(state["uri"])
-    conn.storagePoolLookupByName(state["pool"]).refresh(0)
-    conn.close()
-    yield {**state, "base_image": volume}
-    if started_here:
-        lab_libvirt.stop(paths)
+    """The lab's libvirtd (libvirt_support.py) with the image as a volume of its pool."""
+    with lab_libvirtd() as state:
+        volume = vm_image.put_in_pool(standard_image, state["pool_dir"])
+        conn = libvirt.open(state["uri"])
+        conn.storagePoolLookupByName(state["pool"]).refresh(0)
+        conn.close()
+        yield {**state, "base_image": volume}
 
 
 def test_the_image_is_rebuilt_only_when_its_recipe_changes(tmp_path, standard_image):
@@ -197,16 +191,5 @@ def test_the_standard_image_boots_and_cloud_init_runs_with_the_seed(tmp_path, hy
         pool.refresh(0)
         assert hypervisor["base_image"] in pool.listVolumes()
     finally:
-        try:
-            domain = conn.lookupByName(name)
-        except libvirt.libvirtError:
-            domain = None
-        if domain is not None:
-            if domain.isActive():
-                domain.destroy()
-            domain.undefine()
-        pool.refresh(0)
-        for volume in (f"{name}.qcow2", f"{name}-seed.iso"):
-            if volume in pool.listVolumes():
-                pool.storageVolLookupByName(volume).delete(0)
+        remove_machine(conn, pool, name)
         conn.close()

@@ -6,7 +6,6 @@ removed. One test, so the whole life of the guest runs on one pytest-xdist worke
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import uuid
@@ -22,30 +21,20 @@ sys.path[:0] = [str(REPO / "lab"), str(REPO / "collections")]
 
 libvirt = pytest.importorskip("libvirt")
 
+from libvirt_support import BLANK_BASE as BASE  # noqa: E402
+from libvirt_support import lab_libvirtd, remove_machine  # noqa: E402
 from psf_lab import libvirt as lab_libvirt  # noqa: E402
 from psf_lab.config import LabPaths  # noqa: E402
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc0aW5nLXN0YWZmLWF1dG9tYXRpb24ta2V5 staff-automation"
-BASE = "blank-base.qcow2"
 
 
 @pytest.fixture(scope="module")
 def hypervisor() -> Iterator[dict[str, Any]]:
-    """The lab's libvirtd (started here when it is not running, and then stopped after), with a blank
-    256 MiB qcow2 base image in its pool."""
-    paths = LabPaths()
-    started_here = not lab_libvirt.running(paths)
-    state = lab_libvirt.start(paths)
-    base = Path(state["pool_dir"]) / BASE
-    if not base.exists():
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "256M"], check=True)
-    conn = libvirt.open(state["uri"])
-    conn.storagePoolLookupByName(state["pool"]).refresh(0)
-    conn.close()
-    yield state
-    if started_here:
-        lab_libvirt.stop(paths)
+    """The lab's libvirtd with a blank 256 MiB qcow2 base image in its pool (libvirt_support.py)."""
+    with lab_libvirtd(blank_base=True) as state:
+        yield state
 
 
 def vm_task(hypervisor: dict[str, Any], name: str, **more: Any) -> dict[str, Any]:
@@ -128,15 +117,5 @@ def test_a_tcg_guest_lives_and_keeps_its_identity(tmp_path, hypervisor):
         assert BASE in volumes and not {f"{name}.qcow2", f"{name}-seed.iso"} & set(volumes)
         print(f"define + start of a TCG domain through ansible-playbook: {define_and_start:.1f}s")
     finally:
-        try:
-            domain = conn.lookupByName(name)
-        except libvirt.libvirtError:
-            domain = None
-        if domain is not None:
-            if domain.isActive():
-                domain.destroy()
-            domain.undefine()
-        for volume in (f"{name}.qcow2", f"{name}-seed.iso"):
-            if volume in pool.listVolumes():
-                pool.storageVolLookupByName(volume).delete(0)
+        remove_machine(conn, pool, name)
         conn.close()

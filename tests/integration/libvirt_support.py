@@ -1,0 +1,64 @@
+"""The lab's libvirtd for the tests that use it (test_vm_libvirt.py, test_hypervisor_playbook.py,
+test_vm_image_boot.py: one pytest-xdist worker runs them one after another, tests/conftest.py):
+started when it is not running and stopped after, and a guest's domain and volumes removed
+whatever state a failed test left them in."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "lab") not in sys.path:
+    sys.path.insert(0, str(REPO / "lab"))
+
+from psf_lab import libvirt as lab_libvirt  # noqa: E402
+from psf_lab.config import LabPaths  # noqa: E402
+
+#: The blank base image of the tests whose guests need not boot an OS.
+BLANK_BASE = "blank-base.qcow2"
+
+
+@contextlib.contextmanager
+def lab_libvirtd(*, blank_base: bool = False) -> Iterator[dict[str, Any]]:
+    """The lab's libvirtd state (uri, pool, pool_dir, network); started here when it was not
+    running, and then stopped after. With ``blank_base``, a blank 256 MiB qcow2 in its pool."""
+    import libvirt
+
+    paths = LabPaths()
+    started_here = not lab_libvirt.running(paths)
+    state = lab_libvirt.start(paths)
+    try:
+        if blank_base:
+            base = Path(state["pool_dir"]) / BLANK_BASE
+            if not base.exists():
+                subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "256M"], check=True)
+        conn = libvirt.open(state["uri"])
+        conn.storagePoolLookupByName(state["pool"]).refresh(0)
+        conn.close()
+        yield state
+    finally:
+        if started_here:
+            lab_libvirt.stop(paths)
+
+
+def remove_machine(conn: Any, pool: Any, name: str) -> None:
+    """The domain ``name`` (powered off, undefined) and its volumes (``<name>.qcow2``, ``<name>-seed.iso``)."""
+    import libvirt
+
+    try:
+        domain = conn.lookupByName(name)
+    except libvirt.libvirtError:
+        domain = None
+    if domain is not None:
+        if domain.isActive():
+            domain.destroy()
+        domain.undefine()
+    pool.refresh(0)
+    for volume in (f"{name}.qcow2", f"{name}-seed.iso"):
+        if volume in pool.listVolumes():
+            pool.storageVolLookupByName(volume).delete(0)
