@@ -102,7 +102,6 @@ sent:
   type: str
 """
 
-import datetime as dt
 from email.utils import parseaddr
 
 from ansible.module_utils.basic import AnsibleModule
@@ -140,30 +139,12 @@ def run(module: AnsibleModule) -> dict:
     result = {"changed": False, "recipients": to, "cc": cc, "subject": offboarding.subject(record), "body": text,
               "state_file": params["state_file"]}
 
-    sent_state = state.load(params["state_file"])
-    summaries = sent_state.setdefault("offboarding", {})
-    previous = summaries.get(tenant)
-    before = (f"{tenant}: offboarding summary sent {previous.get('sent')} ({', '.join(previous.get('to') or [])})\n"
-              if previous else "")
-    if previous and not params["resend"]:
-        result.update(status="already sent", message_id=previous.get("message_id"), sent=previous.get("sent"))
-    else:
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        message = mail.new_message(sender=sender, recipients=to or cc, cc=cc if to else None,
-                                   subject=result["subject"], body=text, reply_to=reply_to, domain=domain)
-        result.update(changed=True, status="would send" if module.check_mode else "sent")
-        if not module.check_mode:
-            mail.send(mail.SmtpSettings.from_params(params), message)
-            result.update(message_id=str(message["Message-ID"]), sent=now)
-            summaries[tenant] = {"sent": now, "to": to + cc, "message_id": result["message_id"],
-                                 "digest": offboarding.digest(text)}
-            state.save(params["state_file"], sent_state)
-    if module._diff:
-        after = (f"{tenant}: offboarding summary sent {result.get('sent', 'now')} ({', '.join(to + cc)})\n"
-                 if result["changed"] else before)
-        result["diff"] = {"before_header": f"{params['state_file']} (offboarding)", "after_header": "offboarding",
-                          "before": before, "after": after}
-    return result
+    return state.send_once(
+        module, result, kind="offboarding", tenant=tenant, label="offboarding summary sent", recipients=to + cc,
+        digest=offboarding.digest(text),
+        message=lambda: mail.new_message(sender=sender, recipients=to or cc, cc=cc if to else None,
+                                         subject=result["subject"], body=text, reply_to=reply_to, domain=domain),
+        send=lambda message: mail.send(mail.SmtpSettings.from_params(params), message))
 
 
 def main() -> None:

@@ -119,7 +119,6 @@ sent:
   type: str
 """
 
-import datetime as dt
 from email.utils import parseaddr
 
 from ansible.module_utils.basic import AnsibleModule
@@ -164,29 +163,11 @@ def run(module: AnsibleModule) -> dict:
     result = {"changed": False, "recipients": to, "subject": welcome.subject(record), "body": text, "cnames": cnames,
               "state_file": params["state_file"]}
 
-    sent_state = state.load(params["state_file"])
-    welcomed = sent_state.setdefault("welcome", {})
-    previous = welcomed.get(tenant)
-    before = (f"{tenant}: welcomed {previous.get('sent')} ({', '.join(previous.get('to') or [])})\n"
-              if previous else "")
-    if previous and not params["resend"]:
-        result.update(status="already sent", message_id=previous.get("message_id"), sent=previous.get("sent"))
-    else:
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        message = mail.new_message(sender=sender, recipients=to, subject=result["subject"], body=text,
-                                   reply_to=reply_to, domain=domain)
-        result.update(changed=True, status="would send" if module.check_mode else "sent")
-        if not module.check_mode:
-            mail.send(mail.SmtpSettings.from_params(params), message)
-            result.update(message_id=str(message["Message-ID"]), sent=now)
-            welcomed[tenant] = {"sent": now, "to": to, "message_id": result["message_id"],
-                                "digest": welcome.digest(text)}
-            state.save(params["state_file"], sent_state)
-    if module._diff:
-        after = f"{tenant}: welcomed {result.get('sent', 'now')} ({', '.join(to)})\n" if result["changed"] else before
-        result["diff"] = {"before_header": f"{params['state_file']} (welcome)", "after_header": "welcome",
-                          "before": before, "after": after}
-    return result
+    return state.send_once(
+        module, result, kind="welcome", tenant=tenant, label="welcomed", recipients=to, digest=welcome.digest(text),
+        message=lambda: mail.new_message(sender=sender, recipients=to, subject=result["subject"], body=text,
+                                         reply_to=reply_to, domain=domain),
+        send=lambda message: mail.send(mail.SmtpSettings.from_params(params), message))
 
 
 def main() -> None:

@@ -10,9 +10,11 @@ sends nothing (docs/announcements.md, "Sending once").
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput
@@ -58,3 +60,33 @@ def entry(data: dict[str, Any], uid: str, digest: str, what: str) -> tuple[dict[
         return current, int(current.get("sequence", 0))
     sequence = int(current.get("sequence", 0)) + 1
     return {**current, "digest": digest, "sequence": sequence, "what": what}, sequence
+
+
+def send_once(module: Any, result: dict[str, Any], *, kind: str, tenant: str, label: str, recipients: list[str],
+              digest: str, message: Callable[[], Any], send: Callable[[Any], None]) -> dict[str, Any]:
+    """A tenant's one-off mail (the welcome, the offboarding summary) sent once: the state file's
+    ``kind`` mapping records it per tenant (when, to whom, its Message-ID and digest), a rerun sends
+    nothing unless ``resend``; check mode builds nothing and sends nothing; diff mode shows the record
+    (``<tenant>: <label> <when> (<recipients>)``). ``message`` builds the mail, ``send`` sends it."""
+    params = module.params
+    sent_state = load(params["state_file"])
+    records = sent_state.setdefault(kind, {})
+    previous = records.get(tenant)
+    before = f"{tenant}: {label} {previous.get('sent')} ({', '.join(previous.get('to') or [])})\n" if previous else ""
+    if previous and not params["resend"]:
+        result.update(status="already sent", message_id=previous.get("message_id"), sent=previous.get("sent"))
+    else:
+        result.update(changed=True, status="would send" if module.check_mode else "sent")
+        if not module.check_mode:
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            built = message()
+            send(built)
+            result.update(message_id=str(built["Message-ID"]), sent=now)
+            records[tenant] = {"sent": now, "to": recipients, "message_id": result["message_id"], "digest": digest}
+            save(params["state_file"], sent_state)
+    if module._diff:  # pylint: disable=protected-access
+        after = (f"{tenant}: {label} {result.get('sent', 'now')} ({', '.join(recipients)})\n"
+                 if result["changed"] else before)
+        result["diff"] = {"before_header": f"{params['state_file']} ({kind})", "after_header": kind,
+                          "before": before, "after": after}
+    return result
