@@ -66,17 +66,9 @@ fi
 command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
 command -v dpkg-scanpackages >/dev/null || die "dpkg-scanpackages is not installed (apt-get install dpkg-dev)"
 
-debian_mirror() {
-    # The first Debian (not -security) archive apt is configured with here, deb822 or one-line.
-    local uri
-    uri=$(grep -hE '^\s*(URIs:|deb\s)' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-              /etc/apt/sources.list.d/*.sources 2>/dev/null \
-          | grep -oE '(https?|ftp)://[^ ]+/debian/?(\s|$)' | head -n1 | tr -d '[:space:]' || true)
-    printf '%s' "${uri:-http://deb.debian.org/debian}"
-}
-mirror=${PSF_DEBIAN_MIRROR:-$(debian_mirror)}
-security_mirror=${mirror%/debian}/debian-security
-[ "${mirror%/debian/}" != "$mirror" ] && security_mirror=${mirror%/debian/}/debian-security
+# shellcheck source=lab/debian-rootfs.sh
+. "$(dirname "$0")/debian-rootfs.sh"
+debian_mirrors
 
 started=$SECONDS
 previous_image_id=$(podman image inspect --format '{{ .Id }}' "$image" 2>/dev/null || true)
@@ -99,20 +91,7 @@ debootstrap --variant=minbase --include="$base_packages" "$suite" "$rootfs" "$mi
 
 mount -t proc proc "$rootfs/proc"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
-rm -f "$rootfs/etc/apt/sources.list"
-cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<SOURCES
-Types: deb
-URIs: $mirror
-Suites: $suite $suite-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: $security_mirror
-Suites: $suite-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
+write_debian_sources "$rootfs" "$suite"
 
 note "bringing the base system up to date and downloading the packages for roles under test"
 {

@@ -18,7 +18,7 @@
 # qemu-img converts the raw disk to qcow2.
 #
 # The image is cached in <repo>/.cache/vm-image/: psf-debian-12.qcow2 and psf-debian-12.recipe (the
-# recipe hash: this script, lab/vm-image-packages.txt, the suite). It is rebuilt only when the
+# recipe hash: this script, lab/debian-rootfs.sh, lab/vm-image-packages.txt, the suite). It is rebuilt only when the
 # recipe changes (or with --force); a newer package in the mirror alone does not rebuild it.
 #
 # Settings (environment): PSF_DEBIAN_MIRROR (default: the Debian mirror apt uses on this machine),
@@ -39,7 +39,8 @@ note() { printf 'build-vm-image: %s\n' "$*" >&2; }
 
 [ -r "$packages_file" ] || die "cannot read $packages_file"
 mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$packages_file" | grep -v '^$')
-recipe=$({ cat "$0" "$packages_file"; printf '%s\n' "$suite"; } | sha256sum | cut -c1-16)
+recipe=$({ cat "$0" "$(dirname "$0")/debian-rootfs.sh" "$packages_file"; printf '%s\n' "$suite"; } \
+    | sha256sum | cut -c1-16)
 
 case "${1:-}" in
     --path) printf '%s\n' "$image"; exit 0 ;;
@@ -73,17 +74,9 @@ done
 mbr=/usr/lib/syslinux/mbr/mbr.bin
 [ -r "$mbr" ] || die "$mbr is missing (apt-get install syslinux-common)"
 
-debian_mirror() {
-    # The first Debian (not -security) archive apt is configured with here, deb822 or one-line.
-    local uri
-    uri=$(grep -hE '^\s*(URIs:|deb\s)' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-              /etc/apt/sources.list.d/*.sources 2>/dev/null \
-          | grep -oE '(https?|ftp)://[^ ]+/debian/?(\s|$)' | head -n1 | tr -d '[:space:]' || true)
-    printf '%s' "${uri:-http://deb.debian.org/debian}"
-}
-mirror=${PSF_DEBIAN_MIRROR:-$(debian_mirror)}
-mirror=${mirror%/}
-security_mirror=${mirror%/debian}/debian-security
+# shellcheck source=lab/debian-rootfs.sh
+. "$(dirname "$0")/debian-rootfs.sh"
+debian_mirrors
 
 started=$SECONDS
 work=$(mktemp -d "$out_dir/build.XXXXXX")
@@ -113,20 +106,7 @@ cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
 # no service starts inside the chroot
 printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
 chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
-rm -f "$rootfs/etc/apt/sources.list"
-cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<SOURCES
-Types: deb
-URIs: $mirror
-Suites: $suite $suite-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: $security_mirror
-Suites: $suite-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
+write_debian_sources "$rootfs" "$suite"
 
 # The boot partition's file system: its kernel hooks (below) copy every new kernel there.
 boot_uuid=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n' | tr a-f A-F)
