@@ -68,8 +68,8 @@ def test_the_image_is_rebuilt_only_when_its_recipe_changes(tmp_path, standard_im
     again = vm_image.build()
     assert again["recipe"] == standard_image["recipe"] and again["seconds"] < 10
     assert image.stat().st_mtime_ns == before  # the cached image, not a new one
-    # the recipe is the script (with the file it sources) and its package list: the same files give the same recipe, another
-    # package another one (asked of copies, so the cached image is left alone)
+    # the recipe is the script (with the file it sources) and its package list: the same files give
+    # the same recipe, another package another one (asked of copies, so the cached image is left alone)
     copy = tmp_path / "lab"
     copy.mkdir()
     for name in ("build-vm-image.sh", "debian-rootfs.sh", "vm-image-packages.txt"):
