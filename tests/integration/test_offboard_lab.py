@@ -94,7 +94,9 @@ def summaries(lab, tenant: str) -> list[email.message.EmailMessage]:
     found = []
     for path in sorted([*(lab.dir / "mail").glob("new/*"), *(lab.dir / "mail").glob("cur/*")]):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        if f"(tenant {tenant})" in message.get_content():
+        # the sink also holds other tests' mails, announcements among them (multipart, with an iCalendar part)
+        body = message.get_body(preferencelist=("plain",))
+        if body is not None and f"(tenant {tenant})" in body.get_content():
             found.append(message)
     return found
 
