@@ -74,13 +74,7 @@ started=$SECONDS
 previous_image_id=$(podman image inspect --format '{{ .Id }}' "$image" 2>/dev/null || true)
 work=$(mktemp -d "$repo_root/.cache/podman/build.XXXXXX")
 rootfs="$work/rootfs"
-cleanup() {
-    for mount_point in "$rootfs/proc" "$rootfs/sys" "$rootfs/dev/pts"; do
-        mountpoint -q "$mount_point" 2>/dev/null && umount -l "$mount_point"
-    done
-    rm -rf --one-file-system "$work"
-}
-trap cleanup EXIT
+trap rootfs_cleanup EXIT
 
 in_rootfs() { LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$rootfs" "$@"; }
 

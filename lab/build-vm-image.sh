@@ -83,13 +83,7 @@ work=$(mktemp -d "$out_dir/build.XXXXXX")
 rootfs="$work/rootfs"
 log="$out_dir/build.log"
 : >"$log"
-cleanup() {
-    for mount_point in "$rootfs/proc" "$rootfs/sys" "$rootfs/dev/pts"; do
-        mountpoint -q "$mount_point" 2>/dev/null && umount -l "$mount_point"
-    done
-    rm -rf --one-file-system "$work"
-}
-trap cleanup EXIT
+trap rootfs_cleanup EXIT
 failed() { tail -n 40 "$log" >&2; die "$1 failed (log above, whole: $log)"; }
 
 in_rootfs() { LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$rootfs" "$@"; }

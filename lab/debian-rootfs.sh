@@ -40,3 +40,13 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
 }
+
+# On exit (trap rootfs_cleanup EXIT): the file systems mounted in $rootfs unmounted, then the build's
+# work directory $work removed, on the same file system only.
+# shellcheck disable=SC2154  # rootfs and work are the callers'
+rootfs_cleanup() {
+    for mount_point in "$rootfs/proc" "$rootfs/sys" "$rootfs/dev/pts"; do
+        mountpoint -q "$mount_point" 2>/dev/null && umount -l "$mount_point"
+    done
+    rm -rf --one-file-system "$work"
+}
