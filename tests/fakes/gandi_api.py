@@ -36,6 +36,7 @@ import datetime
 import hashlib
 import json
 import re
+import secrets
 import struct
 import threading
 from collections.abc import Callable, Iterable
@@ -104,6 +105,15 @@ class Domain:
     status: list[str] = field(default_factory=lambda: ["clientTransferProhibited"])
     keys: list[dict[str, Any]] = field(default_factory=list)
     updated: datetime.datetime = field(default_factory=_now)
+    # the transfer (authorisation) code, as Gandi's domain details give it (``authinfo``), and its expiry
+    authinfo: str = field(default_factory=lambda: _new_authinfo())
+    authinfo_expires: datetime.datetime = field(default_factory=lambda: _now() + datetime.timedelta(days=365))
+    #: the fake's own: a PATCH .../status unlock is accepted but not applied yet (Gandi validates unlocks)
+    unlock_pending: bool = False
+
+
+def _new_authinfo() -> str:
+    return "fake-" + secrets.token_urlsafe(9)
 
 
 class FakeGandi:
@@ -150,8 +160,11 @@ class FakeGandi:
 
     def add_domain(self, fqdn: str, *, days_left: float = 365, autorenew: bool = False,
                    nameservers: list[str] | None = None, keys: list[dict[str, Any]] | None = None,
-                   status: list[str] | None = None) -> Domain:
-        """Put a domain in the account (as if registered earlier). ``keys``: ``{flags, algorithm, public_key}``."""
+                   status: list[str] | None = None, authinfo: str | None = None,
+                   authinfo_days_left: float = 365, unlock_pending: bool = False) -> Domain:
+        """Put a domain in the account (as if registered earlier). ``keys``: ``{flags, algorithm, public_key}``;
+        ``authinfo``: its transfer code (a new random one by default), valid ``authinfo_days_left`` days;
+        ``unlock_pending``: an unlock is accepted but the lock stays (as while Gandi validates it)."""
         now = _now()
         domain = Domain(fqdn.lower().rstrip("."), now + datetime.timedelta(days=days_left),
                         now - datetime.timedelta(days=300), autorenew)
@@ -159,6 +172,10 @@ class FakeGandi:
             domain.nameservers = [ns.lower().rstrip(".") for ns in nameservers]
         if status is not None:
             domain.status = list(status)
+        if authinfo is not None:
+            domain.authinfo = authinfo
+        domain.authinfo_expires = now + datetime.timedelta(days=authinfo_days_left)
+        domain.unlock_pending = unlock_pending
         with self.lock:
             self.domains[domain.fqdn] = domain
             for key in keys or []:
@@ -209,12 +226,14 @@ class FakeGandi:
                       "updated_at": _iso(domain.updated), "registry_ends_at": _iso(domain.expires),
                       "renew_begins_at": _iso(domain.expires - datetime.timedelta(days=365)),
                       "hold_begins_at": _iso(domain.expires),
-                      "hold_ends_at": _iso(domain.expires + datetime.timedelta(days=30))},
+                      "hold_ends_at": _iso(domain.expires + datetime.timedelta(days=30)),
+                      "authinfo_expires_at": _iso(domain.authinfo_expires)},
             "autorenew": {"enabled": domain.autorenew, "duration": 1,
                           "href": f"{self.url}/domain/domains/{domain.fqdn}/autorenew"},
             "nameservers": list(domain.nameservers),
             "services": ["dnssec"] if domain.keys else [],
             "can_tld_lock": True,
+            "authinfo": domain.authinfo,
             "sharing_space": {"id": "00000000-0000-0000-0000-000000000000", "name": "psf-infra-lab"},
         }
 
@@ -263,7 +282,8 @@ class FakeGandi:
             if method == "POST":
                 return self._create(payload or {}, dry_run)
             return 405, _status_body(405), {}
-        match = re.fullmatch(r"/domain/domains/([^/]+)(?:/(renew|autorenew|nameservers|dnskeys)(?:/([^/]+))?)?", path)
+        match = re.fullmatch(r"/domain/domains/([^/]+)"
+                             r"(?:/(renew|autorenew|nameservers|dnskeys|status|authinfo)(?:/([^/]+))?)?", path)
         if not match:
             return 404, _not_found(), {}
         fqdn, sub, item = match.group(1).lower(), match.group(2), match.group(3)
@@ -280,6 +300,24 @@ class FakeGandi:
             domain.autorenew = payload["enabled"]
             domain.updated = _now()
             return 202, {"message": "Autorenew settings updated."}, {}
+        if sub == "status" and method == "PATCH" and item is None:
+            # "Transfer lock/unlock": {clientTransferProhibited: bool} (Gandi's Domain API, "Transfer lock status")
+            locked = (payload or {}).get("clientTransferProhibited")
+            if not isinstance(locked, bool):
+                return 400, _errors("body", "clientTransferProhibited",
+                                    "clientTransferProhibited is required and must be a boolean"), {}
+            if locked and "clientTransferProhibited" not in domain.status:
+                domain.status.append("clientTransferProhibited")
+            elif not locked and not domain.unlock_pending:
+                domain.status = [status for status in domain.status if status != "clientTransferProhibited"]
+            domain.updated = _now()
+            return 202, {"message": "The transfer lock status was updated."}, {}
+        if sub == "authinfo" and method == "PUT" and item is None:
+            # "Reset of authorization code": a new code, read back in the domain's details (authinfo)
+            domain.authinfo = _new_authinfo()
+            domain.authinfo_expires = _now() + datetime.timedelta(days=365)
+            domain.updated = _now()
+            return 202, {"message": "The authorization code was reset."}, {}
         if sub == "nameservers":
             if method == "GET":
                 return 200, list(domain.nameservers), {}

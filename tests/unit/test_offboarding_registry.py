@@ -338,3 +338,24 @@ def test_the_summary_says_what_becomes_of_each_domain(config) -> None:
     assert "- VM web1.packaging is decommissioned\n" in text
     assert "The final backups of your VMs stay restorable" in text and "(staff@infra.test)" in text
     assert offboarding.subject(expire) == "[PSF Infra] Packaging WG: the services of the Infra-WG have ended"
+
+
+def test_a_transfer_code_is_in_the_mail_only_and_a_placeholder_everywhere_else(config) -> None:
+    from ansible_collections.psf.infra.plugins.module_utils.notices import offboarding
+
+    record = checks.check_tenant(tenant(), file=FILE, config=config, today=TODAY).record
+    transfers = {"packaging.test": {"supported": True, "unlocked": True, "auth_code": "Xfer-s3cret"}}
+
+    mailed = offboarding.body(record, done=[], reply_to="staff@infra.test", transfers=transfers, show_codes=True)
+    shown = offboarding.body(record, done=[], reply_to="staff@infra.test", transfers=transfers)
+    planned = offboarding.body(record, done=[], reply_to="staff@infra.test", planned=True)
+    assert "its transfer lock is removed, and its transfer (authorisation) code is: Xfer-s3cret ." in mailed
+    assert "Xfer-s3cret" not in shown and offboarding.CODE_PLACEHOLDER in shown
+    assert "Xfer-s3cret" not in planned and offboarding.CODE_PLACEHOLDER in planned
+    assert offboarding.digest(shown) != offboarding.digest(mailed)
+
+    # an unlock the registrar has not applied yet, and a registrar without transfer codes (rfc2136)
+    pending = {"packaging.test": {"supported": True, "unlocked": False, "auth_code": "Xfer-s3cret"}}
+    assert "may take up to a few days" in offboarding.domain_lines(record, pending, show_codes=True)[0]
+    none = {"packaging.test": {"supported": False, "unlocked": None, "auth_code": None}}
+    assert "staff send it to you" in offboarding.domain_lines(record, none, show_codes=True)[0]

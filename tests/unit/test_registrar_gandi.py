@@ -463,3 +463,87 @@ def test_register_needs_registrar_psf():
         "registrar: psf (the Infra-WG registers only what it holds)"]
     document["services"]["domains"][0]["register"] = "yes"
     assert any("services.domains[0].register" in str(p) for p in _check(document).problems)
+
+
+# ---- a transfer out (offboarding.domains: transfer) ---------------------------------------------
+
+
+def transfer_params(api: FakeGandi, **more) -> dict:
+    """What playbooks/offboard.yml asks for a domain leaving to another registrar: DS withdrawn, unlocked."""
+    return params(api, auto_renew=None, nameservers=None, dnskeys=[], transfer_out=True, **more)
+
+
+def test_transfer_out_checks_then_unlocks_and_gives_the_code_once(api):
+    api.add_domain(DOMAIN, authinfo="s3cr3t-AUTH-code")
+    before = api.snapshot()
+
+    plan = run_domain(transfer_params(api), check_mode=True, diff=True)
+    assert [a["action"] for a in plan["actions"]] == ["unlock"]
+    assert plan["transfer"] == {"supported": True, "unlocked": False, "auth_code": None, "auth_code_expires": None}
+    assert plan["diff"]["before"]["status"] == ["clientTransferProhibited"] and plan["diff"]["after"]["status"] == []
+    assert api.snapshot() == before and api.writes() == [], "check mode sent a change"
+    assert "s3cr3t-AUTH-code" not in repr(plan), "check mode returned the code"
+
+    done = run_domain(transfer_params(api), check_mode=False, diff=True)
+    assert done["changed"] and [a["action"] for a in done["actions"]] == ["unlock"]
+    assert [(w["method"], w["path"]) for w in api.writes()] == [("PATCH", f"/domain/domains/{DOMAIN}/status")]
+    assert api.snapshot()[DOMAIN]["status"] == []
+    assert done["transfer"]["unlocked"] is True and done["transfer"]["auth_code"] == "s3cr3t-AUTH-code"
+    # the code is only in transfer.auth_code: not in the registrar's state, the messages, the diff
+    leftover = {key: value for key, value in done.items() if key != "transfer"}
+    assert "s3cr3t-AUTH-code" not in repr(leftover)
+
+    again = run_domain(transfer_params(api), check_mode=False, diff=True)
+    assert (again["changed"], again["actions"]) == (False, []), "an unlocked domain was changed again"
+    assert again["transfer"]["auth_code"] == "s3cr3t-AUTH-code" and len(api.writes()) == 1
+    assert again["api_requests"] == 2  # the domain, and its keys (dnskeys: [] asks the registrar's)
+
+
+def test_an_expired_code_is_made_anew_and_the_new_one_given(api):
+    api.add_domain(DOMAIN, status=[], authinfo="old-code", authinfo_days_left=-1)
+
+    done = run_domain(transfer_params(api), check_mode=False, diff=False)
+    assert [a["action"] for a in done["actions"]] == ["auth_code"]
+    assert [(w["method"], w["path"]) for w in api.writes()] == [("PUT", f"/domain/domains/{DOMAIN}/authinfo")]
+    code = done["transfer"]["auth_code"]
+    assert code and code != "old-code" and code == api.snapshot()[DOMAIN]["authinfo"]
+    assert run_domain(transfer_params(api), check_mode=False, diff=False)["changed"] is False
+
+
+def test_an_unlock_gandi_has_not_applied_yet_is_reported_not_unlocked(api):
+    api.add_domain(DOMAIN, unlock_pending=True)
+
+    done = run_domain(transfer_params(api), check_mode=False, diff=False)
+    assert done["transfer"]["unlocked"] is False and done["transfer"]["auth_code"]
+    assert api.snapshot()[DOMAIN]["status"] == ["clientTransferProhibited"]
+
+
+def test_the_fake_refuses_a_lock_change_without_a_boolean(api):
+    api.add_domain(DOMAIN)
+    gandi = provider(api)
+    with pytest.raises(Exception, match="clientTransferProhibited is required"):
+        gandi.request("PATCH", f"/domain/domains/{DOMAIN}/status", DOMAIN, body={"clientTransferProhibited": "no"})
+
+
+def test_the_code_is_never_in_the_state_s_dict_or_repr(api):
+    api.add_domain(DOMAIN, authinfo="s3cr3t-AUTH-code")
+    state = provider(api).read(DOMAIN, keys=False)
+    assert state.auth_code == "s3cr3t-AUTH-code"
+    assert "s3cr3t" not in repr(state) and "s3cr3t" not in repr(state.as_dict())
+
+
+def test_a_domain_request_without_transfer_out_leaves_the_lock_and_returns_no_code(api):
+    api.add_domain(DOMAIN)
+    done = run_domain(params(api, auto_renew=None, nameservers=None, dnskeys=None), check_mode=False, diff=False)
+    assert "transfer" not in done and done["actions"] == []
+    assert api.snapshot()[DOMAIN]["status"] == ["clientTransferProhibited"]
+
+
+def test_a_provider_without_transfers_notes_it_and_plans_nothing():
+    from ansible_collections.psf.infra.plugins.module_utils.registrar.base import Desired, DomainState, plan_domain
+    from ansible_collections.psf.infra.plugins.module_utils.registrar.rfc2136 import Rfc2136Provider
+
+    lab = Rfc2136Provider.__new__(Rfc2136Provider)  # the flags only: nothing is sent
+    actions, notes = plan_domain(lab, DomainState(DOMAIN, registered=True), Desired(DOMAIN, transfer_out=True))
+    assert actions == []
+    assert any(note.startswith("transfer out is not applicable at rfc2136") for note in notes)

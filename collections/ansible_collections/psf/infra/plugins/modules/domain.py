@@ -88,6 +88,9 @@ options:
       source_file:
         description: Its tenant file; used in error messages.
         type: str
+      transfer_out:
+        description: As O(transfer_out), for this domain (default O(transfer_out)).
+        type: bool
   workers:
     description: With O(domains), how many domains are worked at the same time (threads, 1 to 64).
     type: int
@@ -132,6 +135,18 @@ options:
   source_file:
     description: The tenant file that declares the domain; used in error messages.
     type: str
+  transfer_out:
+    description:
+      - Prepare the domain for a transfer to another registrar - its transfer lock (status
+        C(clientTransferProhibited)) removed, and its transfer (authorisation) code read, or made anew
+        when the registrar's expired or it has none - and return the code in RV(transfer.auth_code).
+      - The code is a B(secret) - run the task with C(no_log=true) and keep it out of every message
+        (C(playbooks/offboard.yml) hands it to M(psf.infra.offboarding_notice) only). A domain already
+        unlocked with a valid code changes nothing. Check mode plans only and returns no code.
+      - With O(provider=rfc2136) (a parent zone we run) there is no transfer lock and no code - reported
+        in RV(notes), RV(transfer.supported) is false.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -273,6 +288,28 @@ api_requests:
   description: Requests sent to the registrar, retries included.
   returned: with O(name)
   type: int
+transfer:
+  description:
+    - With O(transfer_out) - C(supported) (false for a provider without transfers, C(rfc2136)),
+      C(unlocked) (the registrar no longer holds C(clientTransferProhibited); a registrar may take days to
+      validate an unlock), C(auth_code) (the transfer code, a B(secret) - null in check mode and when there
+      is none) and C(auth_code_expires) (ISO 8601 or null).
+  returned: with O(transfer_out)
+  type: dict
+  sample: {supported: true, unlocked: true, auth_code: "(secret)", auth_code_expires: "2027-12-05T00:00:00+00:00"}
+  contains:
+    supported:
+      description: Whether the provider has transfer locks and codes (false for C(rfc2136)).
+      type: bool
+    unlocked:
+      description: Whether the registrar no longer holds C(clientTransferProhibited) (null when not supported).
+      type: bool
+    auth_code:
+      description: The transfer code, a B(secret); null in check mode and when there is none.
+      type: str
+    auth_code_expires:
+      description: When the code expires (ISO 8601), or null.
+      type: str
 keys_read_from:
   description:
     - Where the registrar's DNSSEC keys were taken from - C(registrar) (read there), C(parent) (the

@@ -43,6 +43,16 @@ options:
     type: list
     elements: str
     required: true
+  transfers:
+    description:
+      - Per domain leaving to another registrar (C(offboarding.domains=transfer)), what M(psf.infra.domain)
+        with C(transfer_out) returned in its C(transfer) - C(unlocked) and C(auth_code), the transfer
+        code. A B(secret) (C(no_log)) - the code is written in the mail only; RV(body), check mode and the
+        state file carry a placeholder instead. Staff, in Cc, receive the mail with the code too.
+      - A domain without a code here (a registrar without transfers, such as a parent zone we run) is told
+        that staff send its code.
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -89,7 +99,9 @@ subject:
   returned: always
   type: str
 body:
-  description: The text of the mail (the one that was sent, or would be).
+  description:
+    - The text of the mail (the one that was sent, or would be), each transfer code replaced by a
+      placeholder (the code is in the mail only).
   returned: always
   type: str
 message_id:
@@ -114,6 +126,7 @@ ARGUMENT_SPEC = {
     "tenants": {"type": "dict", "required": True},
     "done": {"type": "list", "elements": "str", "default": []},
     "staff": {"type": "list", "elements": "str", "required": True},
+    "transfers": {"type": "dict", "default": {}, "no_log": True},
     **mail.ARGUMENT_SPEC,
 }
 
@@ -135,7 +148,12 @@ def run(module: AnsibleModule) -> dict:
     sender = mail.address(params["sender"], "sender")
     reply_to = mail.address(params["reply_to"], "reply_to")
     domain = params["domain"] or parseaddr(sender)[1].rpartition("@")[2]
-    text = offboarding.body(record, done=params["done"], reply_to=reply_to)
+    transfers = params["transfers"] or {}
+    # shown and returned: the codes as placeholders (in check mode nothing was asked of the registrar)
+    text = offboarding.body(record, done=params["done"], reply_to=reply_to, transfers=transfers,
+                            planned=module.check_mode)
+    # mailed: the codes themselves, to the liaisons (To) and staff (Cc)
+    mailed = offboarding.body(record, done=params["done"], reply_to=reply_to, transfers=transfers, show_codes=True)
     result = {"changed": False, "recipients": to, "cc": cc, "subject": offboarding.subject(record), "body": text,
               "state_file": params["state_file"]}
 
@@ -143,7 +161,7 @@ def run(module: AnsibleModule) -> dict:
         module, result, kind="offboarding", tenant=tenant, label="offboarding summary sent", recipients=to + cc,
         digest=offboarding.digest(text),
         message=lambda: mail.new_message(sender=sender, recipients=to or cc, cc=cc if to else None,
-                                         subject=result["subject"], body=text, reply_to=reply_to, domain=domain),
+                                         subject=result["subject"], body=mailed, reply_to=reply_to, domain=domain),
         send=lambda message: mail.send(mail.SmtpSettings.from_params(params), message))
 
 

@@ -17,6 +17,10 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+#: Where a transfer code stands in every text that is shown or returned (check mode, the module's
+#: ``body``): the code itself is in the mail only (docs/tenants.md, "Offboarding").
+CODE_PLACEHOLDER = "<the transfer code: in the mail to the liaisons only>"
+
 
 def _services(record: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return list((record.get("services") or {}).get(key) or [])
@@ -26,17 +30,37 @@ def subject(record: Mapping[str, Any]) -> str:
     return f"[PSF Infra] {record.get('display_name') or record['name']}: the services of the Infra-WG have ended"
 
 
-def domain_lines(record: Mapping[str, Any]) -> list[str]:
+def _transfer_line(name: str, transfer: Mapping[str, Any] | None, *, show_codes: bool, planned: bool) -> str:
+    """A domain leaving to the registrar the tenant chooses: unlocked, and its code (or the placeholder)."""
+    code = (transfer or {}).get("auth_code")
+    if planned or code:
+        shown = code if show_codes and code else CODE_PLACEHOLDER
+        lock = ("its transfer lock is removed" if planned or (transfer or {}).get("unlocked")
+                else "the removal of its transfer lock was asked of the registrar, which may take up to a few "
+                     "days to validate it; the transfer can be ordered once it is done")
+        return (f"- {name}: registered by the Infra-WG, ready to be transferred to the registrar you choose: "
+                f"{lock}, and its transfer (authorisation) code is: {shown} . Order the transfer at your new "
+                "registrar with this code (keep it private: whoever has it can move the domain). It stays "
+                "registered with us until the transfer completes.")
+    return (f"- {name}: registered by the Infra-WG, to be transferred to the registrar you choose: its transfer "
+            "code could not be had automatically from its registrar, so staff send it to you and unlock the "
+            "domain: reply to this mail with the registrar's name. Until then it stays registered with us.")
+
+
+def domain_lines(record: Mapping[str, Any], transfers: Mapping[str, Any] | None = None, *,
+                 show_codes: bool = False, planned: bool = False) -> list[str]:
     """What becomes of each domain of the tenant: ``offboarding.domains`` (expire or transfer) for the
-    ones the Infra-WG registers (``registrar: psf``); the others are at the tenant's own registrar."""
+    ones the Infra-WG registers (``registrar: psf``); the others are at the tenant's own registrar.
+
+    ``transfers``: per domain, what ``psf.infra.domain`` with ``transfer_out`` returned (``unlocked``,
+    ``auth_code``). A code is written only with ``show_codes`` (the mail); otherwise, and for every
+    domain when ``planned`` (check mode: nothing was asked of the registrar), the placeholder."""
     fate = (record.get("offboarding") or {}).get("domains", "expire")
     lines = []
     for domain in _services(record, "domains"):
         name = domain["name"]
         if domain.get("registrar") == "psf" and fate == "transfer":
-            lines.append(f"- {name}: registered by the Infra-WG, to be transferred to the registrar you choose: "
-                         "reply to this mail with the registrar's name; staff send you the transfer "
-                         "(authorisation) code and unlock the domain. Until then it stays registered with us.")
+            lines.append(_transfer_line(name, (transfers or {}).get(name), show_codes=show_codes, planned=planned))
         elif domain.get("registrar") == "psf":
             lines.append(f"- {name}: registered by the Infra-WG, left to expire: its auto-renewal is off and "
                          "its DNSSEC DS record withdrawn; it lapses at the end of its current term. Reply to "
@@ -48,9 +72,10 @@ def domain_lines(record: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def body(record: Mapping[str, Any], *, done: Sequence[str], reply_to: str) -> str:
+def body(record: Mapping[str, Any], *, done: Sequence[str], reply_to: str, transfers: Mapping[str, Any] | None = None,
+         show_codes: bool = False, planned: bool = False) -> str:
     """The text: the tenant, what was done (``done``: one line each, as the playbook words them), its
-    domains, and whom to ask."""
+    domains (the transfer codes only with ``show_codes``: the mail, never a shown text), and whom to ask."""
     offboarding = record.get("offboarding") or {}
     name = record["name"]
     lines = [
@@ -65,7 +90,7 @@ def body(record: Mapping[str, Any], *, done: Sequence[str], reply_to: str) -> st
     ]
     if not done:
         lines.append("- nothing was left to remove")
-    domains = domain_lines(record)
+    domains = domain_lines(record, transfers, show_codes=show_codes, planned=planned)
     if domains:
         lines += ["", "Your domains:", *domains]
     if _services(record, "vms"):

@@ -31,6 +31,8 @@ import dns.rdatatype
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError
 
 SEP_FLAG = 0x0001
+#: the EPP status of a domain its registrar will not let go to another registrar (RFC 5731)
+TRANSFER_LOCK = "clientTransferProhibited"
 #: datetime.UTC is Python 3.11+; module_utils also run on older targets
 UTC = datetime.timezone.utc  # noqa: UP017
 DS_DIGEST = "SHA256"
@@ -107,6 +109,14 @@ class DomainState:
     keys: list[DnsKey] = field(default_factory=list)  # registrars that take keys
     ds: list[str] = field(default_factory=list)  # the DS the registrar publishes (record data)
     keys_read: bool = True  # False: keys and DS were not asked for (read(keys=False)); ds is then null
+    # The transfer (authorisation) code, a SECRET: never in as_dict, a message, a diff or repr; only in
+    # run_domain's ``transfer.auth_code`` when the request says transfer_out (docs/registrar.md).
+    auth_code: str | None = field(default=None, repr=False, compare=False)
+    auth_code_expires: datetime.datetime | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def transfer_locked(self) -> bool:
+        return TRANSFER_LOCK in self.status
 
     def days_left(self, now: datetime.datetime | None = None) -> int | None:
         if self.expires is None:
@@ -147,6 +157,8 @@ class Provider:
     has_auto_renew = True
     #: whether reading the DNSSEC keys costs a request of its own (the parent is asked first then)
     keys_cost_a_request = False
+    #: whether a domain can be prepared for a transfer out (transfer lock, transfer code)
+    transfers_out = False
 
     def read(self, domain: str, *, keys: bool = True) -> DomainState:
         """The domain at the registrar; with ``keys=False`` its DNSSEC keys and DS may be left
@@ -178,6 +190,14 @@ class Provider:
 
     def set_ds(self, domain: str, ds: Sequence[str], current: DomainState, *, check: bool) -> str:
         raise NotImplementedError
+
+    def unlock_transfer(self, domain: str, _value: Any, *, check: bool) -> str:
+        """Remove the transfer lock (clientTransferProhibited)."""
+        raise NotApplicable(f"{domain}: {self.name} has no transfer lock")
+
+    def reset_auth_code(self, domain: str, _value: Any, *, check: bool) -> str:
+        """Have the registrar make a new transfer code (the old one expired or there is none)."""
+        raise NotApplicable(f"{domain}: {self.name} has no transfer code")
 
 
 # ---- the plan ---------------------------------------------------------------------------------
@@ -219,6 +239,7 @@ class Desired:
     dnskeys: list[DnsKey] | None = None
     tenant: str | None = None
     source_file: str | None = None
+    transfer_out: bool = False  # prepare for a transfer out: lock removed, transfer code obtained
 
     @property
     def sep_keys(self) -> list[DnsKey]:
@@ -227,7 +248,8 @@ class Desired:
 
 @dataclass(frozen=True)
 class Action:
-    """One change to make: ``kind`` is register, renew, auto_renew, nameservers, add_key, delete_key, ds."""
+    """One change to make: ``kind`` is register, renew, auto_renew, nameservers, add_key, delete_key, ds,
+    unlock, auth_code."""
 
     kind: str
     detail: str
@@ -281,7 +303,29 @@ def plan_domain(provider: Provider, state: DomainState, desired: Desired,
 
     if desired.dnskeys is not None:
         actions += _dnssec_actions(provider, state, desired)
+    if desired.transfer_out:
+        actions += _transfer_actions(provider, state, desired, notes, now)
     return actions, notes
+
+
+def _transfer_actions(provider: Provider, state: DomainState, desired: Desired, notes: list[str],
+                      now: datetime.datetime | None) -> list[Action]:
+    """Prepare a transfer out: the transfer lock removed; a new transfer code only when the registrar's
+    expired (or it has none once unlocked). A domain already unlocked with a valid code: nothing."""
+    name = desired.name
+    if not provider.transfers_out:
+        notes.append(f"transfer out is not applicable at {provider.name} (a parent zone we run: no transfer "
+                     "lock and no transfer code); staff hand the delegation over")
+        return []
+    actions = []
+    if state.transfer_locked:
+        actions.append(Action("unlock", f"remove the transfer lock of {name} ({TRANSFER_LOCK})"))
+    now = now or datetime.datetime.now(UTC)
+    expired = state.auth_code_expires is not None and state.auth_code_expires <= now
+    if not state.transfer_locked and (not state.auth_code or expired):
+        why = "it expired" if state.auth_code else "the registrar gave none"
+        actions.append(Action("auth_code", f"have {provider.name} make a new transfer code for {name} ({why})"))
+    return actions
 
 
 def _onoff(value: bool | None) -> str:
@@ -315,7 +359,7 @@ def _dnssec_actions(provider: Provider, state: DomainState, desired: Desired) ->
 #: The provider method that carries out each kind of action.
 _PROVIDER_METHODS = {"register": "register", "renew": "renew", "auto_renew": "set_auto_renew",
                      "nameservers": "set_nameservers", "add_key": "add_key", "delete_key": "delete_key",
-                     "ds": "set_ds"}
+                     "ds": "set_ds", "unlock": "unlock_transfer", "auth_code": "reset_auth_code"}
 
 
 def apply_actions(provider: Provider, state: DomainState, desired: Desired, actions: Iterable[Action], *,

@@ -24,6 +24,7 @@ from ansible_collections.psf.infra.plugins.module_utils.dns.module_support impor
 )
 from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, InvalidInput, PsfInfraError
 from ansible_collections.psf.infra.plugins.module_utils.registrar.base import (
+    TRANSFER_LOCK,
     Desired,
     DomainState,
     Provider,
@@ -104,7 +105,8 @@ def desired_from_params(params: Mapping[str, Any]) -> Desired:
                    nameservers=[normalise_host(ns) for ns in nameservers] if nameservers is not None else None,
                    dnskeys=parse_dnskeys(params.get("dnskeys"), tenant=params.get("tenant"),
                                          source_file=params.get("source_file")),
-                   tenant=params.get("tenant"), source_file=params.get("source_file"))
+                   tenant=params.get("tenant"), source_file=params.get("source_file"),
+                   transfer_out=bool(params.get("transfer_out")))
 
 
 def _predicted(state: DomainState, desired: Desired, actions: list) -> dict[str, Any]:
@@ -117,6 +119,8 @@ def _predicted(state: DomainState, desired: Desired, actions: list) -> dict[str,
         after.nameservers = list(desired.nameservers)
     if desired.dnskeys is not None:
         after.ds = [normalise_ds(key.ds(desired.name)) for key in desired.sep_keys]
+    if "unlock" in kinds:
+        after.status = [status for status in after.status if status != TRANSFER_LOCK]
     data = after.as_dict()
     if kinds & {"register", "renew"}:
         data["expires"] = f"{data['expires'] or 'now'} + {desired.years} year(s)"
@@ -198,11 +202,29 @@ def run_domain(params: Mapping[str, Any], *, check_mode: bool, diff: bool, provi
         "api_requests": None if sent_before is None else provider.requests_sent - sent_before,
         "keys_read_from": keys_read_from,
     }
+    if desired.transfer_out:
+        result["transfer"] = _transfer(provider, state, desired, actions, check_mode)
     if diff and actions:
         result["diff"] = {"before": before, "after": _predicted(state, desired, actions),
                           "before_header": f"{desired.name} at {provider.name}",
                           "after_header": f"{desired.name} at {provider.name}"}
     return result
+
+
+def _transfer(provider: Provider, state: DomainState, desired: Desired, actions: list, check_mode: bool
+              ) -> dict[str, Any]:
+    """What a transfer out needs, once the actions are done: ``unlocked`` (the registrar no longer
+    holds clientTransferProhibited), and the transfer code, a SECRET (``auth_code``; null in check
+    mode and where the provider has none). The caller keeps it out of every output (no_log)."""
+    if not provider.transfers_out:
+        return {"supported": False, "unlocked": None, "auth_code": None, "auth_code_expires": None}
+    if check_mode:
+        return {"supported": True, "unlocked": not state.transfer_locked, "auth_code": None,
+                "auth_code_expires": None}
+    if {action.kind for action in actions} & {"unlock", "auth_code"}:
+        state = provider.read(desired.name, keys=False)  # the status and the code as they are now
+    return {"supported": True, "unlocked": not state.transfer_locked, "auth_code": state.auth_code,
+            "auth_code_expires": state.auth_code_expires.isoformat() if state.auth_code_expires else None}
 
 
 def run_domain_info(params: Mapping[str, Any], provider: Provider | None = None) -> dict[str, Any]:

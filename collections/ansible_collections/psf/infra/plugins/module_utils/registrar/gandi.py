@@ -22,6 +22,10 @@ request, which cost 0.17 s a request here. Every request carries
   applied, so it is not sent twice: the error says so, and the next run reads the domain again (a
   renewed domain is outside the renewal window, so it is not renewed twice).
 - Errors name the domain and quote Gandi's ``message`` (or its ``errors[].description``).
+- A transfer out (``transfer_out``): ``PATCH .../status`` ``{clientTransferProhibited: false}``
+  removes the transfer lock, ``PUT .../authinfo`` makes a new transfer code (only when Gandi's
+  expired, ``dates.authinfo_expires_at``, or it gave none), and the code is the domain's
+  ``authinfo``. The code is a secret: it is kept off ``DomainState.as_dict``, messages and diffs.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class GandiProvider(Provider):
     dnssec_input = "keys"
     has_auto_renew = True
     keys_cost_a_request = True
+    transfers_out = True
 
     def __init__(self, token: str, url: str = DEFAULT_URL, *, sharing_id: str | None = None,
                  timeout: float = 30.0, max_retries: int = 4, max_retry_wait: float = 60.0,
@@ -189,6 +194,10 @@ class GandiProvider(Provider):
             status=list(details.get("status") or []),
             auto_renew=None if autorenew is None else bool(autorenew),
             nameservers=[normalise_host(ns) for ns in details.get("nameservers") or []])
+        # the transfer code comes with the domain (a secret: kept off as_dict, messages and diffs)
+        state.auth_code = str(details["authinfo"]) if details.get("authinfo") else None
+        state.auth_code_expires = parse_expiry((details.get("dates") or {}).get("authinfo_expires_at"),
+                                               field_name="authinfo_expires_at")
         if not keys:
             state.keys_read = False
             return state
@@ -261,6 +270,19 @@ class GandiProvider(Provider):
         _status, answer, _headers = self.request(
             "POST", self._path(domain, "dnskeys"), domain,
             body={"algorithm": key.algorithm, "type": KEY_TYPES[key.sep], "public_key": key.public_key})
+        return _gandi_message(answer)
+
+    def unlock_transfer(self, domain: str, _value: Any, *, check: bool) -> str:
+        if check:
+            return ""
+        _status, answer, _headers = self.request("PATCH", self._path(domain, "status"), domain,
+                                                 body={"clientTransferProhibited": False})
+        return _gandi_message(answer)
+
+    def reset_auth_code(self, domain: str, _value: Any, *, check: bool) -> str:
+        if check:
+            return ""
+        _status, answer, _headers = self.request("PUT", self._path(domain, "authinfo"), domain)
         return _gandi_message(answer)
 
     def delete_key(self, domain: str, key: DnsKey, *, check: bool) -> str:

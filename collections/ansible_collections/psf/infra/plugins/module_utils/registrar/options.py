@@ -85,6 +85,7 @@ DOMAIN = REGISTRAR.merge(PARENT, ArgumentSpec({
         "dnskeys": {"type": "list", "elements": "str", "no_log": False},
         "tenant": {"type": "str"},
         "source_file": {"type": "str"},
+        "transfer_out": {"type": "bool"},
     }},
     **WORKERS_OPTION,
     "state": {"type": "str", "default": "present", "choices": ["present"]},
@@ -96,6 +97,7 @@ DOMAIN = REGISTRAR.merge(PARENT, ArgumentSpec({
     "dnskeys": {"type": "list", "elements": "str", "no_log": False},
     "tenant": {"type": "str"},
     "source_file": {"type": "str"},
+    "transfer_out": {"type": "bool", "default": False},
 }, **_ONE_OR_LIST))
 
 #: psf.infra.domain_info's own options.
