@@ -119,3 +119,31 @@ def test_a_transfer_unlocks_and_mails_the_code_to_the_liaisons_and_never_shows_i
         assert CODE not in output
         assert "changed=0" in output.split("PLAY RECAP")[-1]
         assert len(api.writes()) == 1 and len(messages) == 1
+
+
+def test_the_code_reaches_no_ansible_runner_artifact(inventory, sink, tmp_path):
+    """The same run through ansible-runner (as psf-infra and AWX run playbooks): its job events, stdout
+    and every other artifact are grepped for the code."""
+    import ansible_runner
+
+    port, messages = sink
+    with FakeGandi(TEST_TOKEN) as api:
+        api.add_domain(DOMAIN, authinfo=CODE)
+        extravars = {"tenant": TENANT, "confirm": TENANT, "psf_registrar_provider": "gandi",
+                     "psf_registrar_gandi": {"token": TEST_TOKEN, "url": api.url, "max_retries": 1},
+                     "psf_registrar_parent_servers": [{"server": "127.0.0.1", "port": 9}],
+                     "psf_smtp": {"host": "127.0.0.1", "port": port, "starttls": False},
+                     "psf_announce_state_file": str(tmp_path / "announcements.json")}
+        env = {key: value for key, value in ansible_env().items() if key.startswith(("ANSIBLE_", "PATH"))}
+        (tmp_path / "runner").mkdir()
+        run = ansible_runner.run(private_data_dir=str(tmp_path / "runner"),
+                                 playbook=str(REPO / "playbooks" / "offboard.yml"),
+                                 inventory=str(inventory), extravars=extravars, quiet=True, verbosity=1,
+                                 envvars={**env, "PSF_INFRA_REGISTRY_CACHE": "false"}, project_dir=str(REPO))
+        assert run.rc == 0, run.stdout.read()[-4000:]
+        assert api.snapshot()[DOMAIN]["status"] == [] and len(messages) == 1
+    assert CODE in messages[0][1].get_body(preferencelist=("plain",)).get_content()
+    artifacts = [path for path in (tmp_path / "runner").rglob("*") if path.is_file()]
+    assert any(path.parent.name == "job_events" for path in artifacts)
+    leaked = [str(path) for path in artifacts if CODE in path.read_text(errors="replace")]
+    assert leaked == [], "the transfer code is in ansible-runner's artifacts"
