@@ -47,9 +47,9 @@ PLAYBOOK_ENV = {
 
 def acme_settings(lab) -> dict:
     """The lab's pebble, or another ACME test server given by PSF_TEST_ACME_* (directory, ca_bundle,
-    issuing_root, http_port): lets the suite run while the lab's pebble is being repaired."""
+    issuing_root, http_port, management): lets the suite run while the lab's pebble is being repaired."""
     settings = dict(lab.acme)
-    for key in ("directory", "ca_bundle", "issuing_root", "http_port"):
+    for key in ("directory", "ca_bundle", "issuing_root", "http_port", "management"):
         value = os.environ.get(f"PSF_TEST_ACME_{key.upper()}")
         if value:
             settings[key] = int(value) if key == "http_port" else value
@@ -504,6 +504,92 @@ def test_with_the_cname_in_place_dns01_is_answered_in_our_zone(tenant, outside_z
     assert tenant.txt_left(target) == []
     assert provider.query(owner, "TXT") is None  # nothing was ever written at the tenant's provider
     assert openssl_verify(tenant.acme["issuing_root"], Path(result["files"]["cert"]).parent).returncode == 0
+
+
+# ---- state: revoked (RFC 8555 section 7.6) --------------------------------------------------------
+
+
+def pebble_status(tenant: Tenant, serial: str) -> dict:
+    """What pebble itself records for ``serial`` (hexadecimal, no 0x): its management interface's
+    GET /cert-status-by-serial/<serial> (letsencrypt/pebble README.md, "Certificate Status"), JSON with
+    Status (Valid or Revoked), Reason and RevokedAt. Verified against the lab CA, never through a proxy."""
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=tenant.acme["ca_bundle"])
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    with opener.open(f"{tenant.acme['management']}/cert-status-by-serial/{serial}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def revocation_args(tenant: Tenant, dest: Path, **overrides) -> dict:
+    """Only what a revocation needs: no names, no DNS options."""
+    args = {"state": "revoked", "revoke_reason": "cessationOfOperation", "dest": str(dest), "tenant": "acmetest",
+            "acme_directory": tenant.acme["directory"], "acme_ca_bundle": tenant.acme["ca_bundle"],
+            "acme_account_key_path": str(tenant.account_key), "timeout": 60}
+    args.update(overrides)
+    return args
+
+
+@pytest.fixture
+def issued_for_revocation(tenant) -> tuple[Path, str]:
+    """A certificate of its own (dest, serial), so that revoking it leaves the other tests' one alone."""
+    dest = tenant.workdir / "revoke" / secrets.token_hex(3)
+    rc, result, _ = run_certificate(tenant.module_args(names=[f"revoke-{dest.name}.{tenant.zone}"], dest=str(dest)))
+    assert rc == 0, result.get("msg")
+    serial = certificate_serial(dest)
+    assert pebble_status(tenant, serial)["Status"] == "Valid"
+    return dest, serial
+
+
+def test_revocation_check_mode_plans_and_sends_nothing(tenant, issued_for_revocation):
+    dest, serial = issued_for_revocation
+    rc, result, stats = run_certificate(revocation_args(tenant, dest), check=True, diff=True)
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
+    assert result["revoked"]
+    assert result["reason"] == "would be revoked at the CA (cessationOfOperation); nothing was sent"
+    assert result["diff"]["before"]["serial"] == serial
+    assert result["diff"]["after"] == {**result["diff"]["before"], "revoked": "cessationOfOperation"}
+    assert pebble_status(tenant, serial)["Status"] == "Valid"  # pebble was sent nothing
+
+
+def test_revocation_is_recorded_by_pebble_and_a_second_one_changes_nothing(tenant, issued_for_revocation):
+    dest, serial = issued_for_revocation
+    rc, result, stats = run_certificate(revocation_args(tenant, dest))
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
+    assert result["revoked"] and result["reason"] == "revoked at the CA (cessationOfOperation)"
+    status = pebble_status(tenant, serial)
+    assert (status["Status"], status["Reason"]) == ("Revoked", 5), status
+    assert (dest / "cert.pem").exists() and (dest / "privkey.pem").exists()  # the files are the caller's
+    # pebble answers the second request urn:ietf:params:acme:error:alreadyRevoked: no change
+    rc, result, stats = run_certificate(revocation_args(tenant, dest), diff=True)
+    assert rc == 0 and stats["changed"] == 0, result.get("msg")
+    assert not result["revoked"] and result["reason"].startswith("already revoked at the CA")
+    assert pebble_status(tenant, serial)["RevokedAt"] == status["RevokedAt"]
+
+
+def test_revoking_with_another_account_key_fails_naming_the_certificate(tenant, issued_for_revocation):
+    dest, serial = issued_for_revocation
+    stranger = tenant.workdir / f"stranger-{dest.name}.key"
+    stranger.write_bytes(subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                                         "ec_paramgen_curve:P-256"], capture_output=True, check=True).stdout)
+    rc, result, _ = run_certificate(revocation_args(tenant, dest, acme_account_key_path=str(stranger)))
+    assert rc != 0
+    assert f"the certificate {dest.name} of tenant acmetest ({dest / 'cert.pem'}, serial {serial})" in result["msg"]
+    assert "accountDoesNotExist" in result["msg"], result["msg"]
+    assert pebble_status(tenant, serial)["Status"] == "Valid"
+
+
+def test_revoking_a_batch_where_the_files_are_gone_is_no_change(tenant):
+    """The second offboarding run: nothing in the store is nothing to revoke, and needs no account key."""
+    gone = tenant.workdir / "revoke" / "gone"
+    args = revocation_args(tenant, gone, acme_account_key_path=str(tenant.workdir / "no-such.key"),
+                           certificates=[{"name": "web", "dest": str(gone)}])
+    del args["dest"]
+    rc, result, stats = run_certificate(args)
+    assert rc == 0 and stats["changed"] == 0, result.get("msg")
+    assert result["certificates"][0]["reason"] == f"no certificate in {gone}: nothing to revoke"
+    assert not (tenant.workdir / "no-such.key").exists()
 
 
 # ---- playbooks/certificates.yml -------------------------------------------------------------------

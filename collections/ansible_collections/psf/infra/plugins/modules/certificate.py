@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: certificate
-short_description: Obtain and renew an ACME certificate in one task (DNS-01 over RFC 2136, or HTTP-01)
+short_description: Obtain, renew or revoke an ACME certificate in one task (DNS-01 over RFC 2136, or HTTP-01)
 version_added: 0.1.0
 author:
   - PSF Infrastructure Working Group (@python)
@@ -32,6 +32,12 @@ description:
     seconds with a message saying what it was waiting for.
   - Runs on the control node (C(localhost)). O(certificates) processes many certificates with one
     account, in parallel (the daily renewal playbook uses it).
+  - O(state=revoked) revokes the certificate in O(dest) (its C(cert.pem)) at the CA instead (RFC 8555
+    section 7.6, C(revokeCert), signed with the account key, with O(revoke_reason)). The files stay in
+    O(dest), the module never deletes them (playbooks/offboard.yml removes them once every revocation
+    succeeded). No certificate in O(dest), or an expired one, is nothing to revoke; a certificate the CA
+    answers C(alreadyRevoked) for is no change. The account key must be the one of the account that
+    ordered the certificate; the module looks that account up and never creates one.
 requirements:
   - acme
   - josepy
@@ -40,11 +46,28 @@ requirements:
 extends_documentation_fragment:
   - psf.infra.dns_server.acme
 options:
+  state:
+    description:
+      - V(present) obtains the certificate or renews it when due.
+      - V(revoked) revokes the certificate in O(dest) at the CA (a certificate is revoked for good, so this is
+        the state of the certificate at the CA, not of the files, which are left in place). O(names) and the
+        DNS and challenge options are not needed then.
+    type: str
+    choices: [present, revoked]
+    default: present
+  revoke_reason:
+    description:
+      - With O(state=revoked), the reason sent to the CA (RFC 5280 reason codes 0, 3, 4 and 5).
+      - C(keyCompromise) is not offered; Let's Encrypt only accepts it when the request is signed with the
+        certificate's own key, and this module signs with the account key.
+    type: str
+    choices: [unspecified, affiliationChanged, superseded, cessationOfOperation]
+    default: unspecified
   names:
     description:
       - The names of the certificate (subject alternative names); the first is also the common name.
       - Wildcards (C(*.example.org)) need O(challenge=dns-01).
-      - Required unless O(certificates) is given.
+      - Required unless O(certificates) is given or O(state=revoked).
     type: list
     elements: str
   dest:
@@ -91,7 +114,9 @@ options:
     description:
       - Several certificates in one task, processed in parallel with one ACME account. Each entry takes
         O(names), O(dest) and optionally O(key_type), O(reuse_key), O(renew_before_days), O(force),
-        O(challenge), O(webroot), O(tenant); the top-level values are the defaults.
+        O(challenge), O(webroot), O(tenant), O(revoke_reason) and C(name) (the certificate's name in messages,
+        by default the last part of O(dest)); the top-level values are the defaults.
+      - With O(state=revoked) an entry needs only O(dest).
       - Mutually exclusive with O(names).
     type: list
     elements: dict
@@ -148,12 +173,19 @@ attributes:
     description:
       - Reports whether each certificate would be renewed and why, and where its challenge records
         would go (or which delegation records are missing); contacts the CA only for ARI.
+      - With O(state=revoked), reads the certificate and the account key and says which certificate would
+        be revoked; sends nothing to the CA (so it cannot know whether the CA revoked it already).
   diff_mode:
     support: full
-    description: Shows the current certificate's names, key type and dates against what would be ordered.
+    description:
+      - Shows the current certificate's names, key type and dates against what would be ordered.
+      - With O(state=revoked), the certificate before and with C(revoked) (the reason) after.
   idempotent:
     support: full
-    description: A certificate that is not due is left alone (C(changed=false)).
+    description:
+      - A certificate that is not due is left alone (C(changed=false)).
+      - With O(state=revoked), no certificate in O(dest), an expired one, or one the CA answers
+        C(alreadyRevoked) for, is C(changed=false).
 notes:
   - The ACME account key and the certificate keys are never returned or logged.
   - The TSIG secret and the account key content are C(no_log) options.
@@ -163,6 +195,9 @@ seealso:
   - name: RFC 8555 (ACME)
     description: The protocol.
     link: https://www.rfc-editor.org/rfc/rfc8555
+  - name: RFC 8555 section 7.6 (certificate revocation)
+    description: The C(revokeCert) request of O(state=revoked).
+    link: https://www.rfc-editor.org/rfc/rfc8555#section-7.6
   - name: RFC 9773 (ACME Renewal Information)
     description: How a CA suggests when to renew (used when its directory offers C(renewalInfo)).
     link: https://www.rfc-editor.org/rfc/rfc9773
@@ -198,6 +233,16 @@ EXAMPLES = r"""
     dns_resolver: "{{ psf_dns_resolver }}"
     dns_tsig_key_file: /etc/psf-infra/staff-key.key
 
+- name: Revoke a leaving tenant's certificate (the files stay; remove them after)
+  psf.infra.certificate:
+    state: revoked
+    revoke_reason: cessationOfOperation
+    dest: /srv/psf-infra/certificates/pyladies/site
+    tenant: pyladies
+    acme_directory: "{{ psf_acme_directory }}"
+    acme_account_key_path: /srv/psf-infra/acme/account.key
+  delegate_to: localhost
+
 - name: Every tenant's certificates, one account, in parallel
   psf.infra.certificate:
     certificates: "{{ psf_tenants | psf.infra.tenant_certificates | map('combine', {'dest': ...}) }}"
@@ -211,10 +256,19 @@ EXAMPLES = r"""
 RETURN = r"""
 renewed:
   description: Whether a new certificate was obtained (in check mode, whether it would be).
-  returned: single certificate
+  returned: single certificate, O(state=present)
   type: bool
+revoked:
+  description: Whether the certificate was revoked by this run (in check mode, whether it would be).
+  returned: single certificate, O(state=revoked)
+  type: bool
+revocation_reason:
+  description: The reason sent (or that would be sent) with the revocation.
+  returned: single certificate, O(state=revoked)
+  type: str
+  sample: cessationOfOperation
 reason:
-  description: Why the certificate was (or would be) renewed, or why it was left alone.
+  description: Why the certificate was (or would be) renewed or revoked, or why it was left alone.
   returned: single certificate
   type: str
   sample: "key type changed from ecdsa-p256 to rsa-2048"
@@ -267,11 +321,16 @@ import concurrent.futures
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.psf.infra.plugins.module_utils.acme.deps import IMPORT_ERROR
+from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import REVOCATION_REASONS
+from ansible_collections.psf.infra.plugins.module_utils.acme.revoke import DEFAULT_REASON
 from ansible_collections.psf.infra.plugins.module_utils.acme.runner import (
     MODULE_PARAMS_PER_CERTIFICATE,
     build_environment,
+    build_revocation_environment,
     job_from_params,
+    revocation_job_from_params,
     run_job,
+    run_revocation,
 )
 from ansible_collections.psf.infra.plugins.module_utils.argspec import ArgumentSpec
 from ansible_collections.psf.infra.plugins.module_utils.dns.options import ACME_DNS
@@ -281,6 +340,8 @@ from ansible_collections.psf.infra.plugins.module_utils.registry.schema import D
 # The DNS-01 options (dns_servers, dns_resolver, dns_tsig_*) are ACME_DNS, documented by the
 # psf.infra.dns_server.acme doc fragment.
 ARGUMENT_SPEC = ACME_DNS.merge(ArgumentSpec({
+    "state": {"type": "str", "default": "present", "choices": ["present", "revoked"]},
+    "revoke_reason": {"type": "str", "default": DEFAULT_REASON, "choices": list(REVOCATION_REASONS)},
     "names": {"type": "list", "elements": "str"},
     "dest": {"type": "path"},
     "key_type": {"type": "str", "default": DEFAULT_KEY_TYPE, "choices": list(KEY_TYPES)},
@@ -303,14 +364,19 @@ ARGUMENT_SPEC = ACME_DNS.merge(ArgumentSpec({
     "timeout": {"type": "int", "default": 120},
 },
     mutually_exclusive=[("names", "certificates"), ("acme_account_key_path", "acme_account_key_content")],
-    required_one_of=[("names", "certificates"), ("acme_account_key_path", "acme_account_key_content")],
+    # names is checked by the present state (job_from_params): revoked needs dest alone
+    required_one_of=[("names", "dest", "certificates"), ("acme_account_key_path", "acme_account_key_content")],
     required_by={"names": "dest"},
 ))
 
 
 def run_batch(module: AnsibleModule) -> None:
     params = module.params
-    environment = build_environment(params, check_mode=module.check_mode)
+    revoking = params["state"] == "revoked"
+    if revoking:
+        environment = build_revocation_environment(params)
+    else:
+        environment = build_environment(params, check_mode=module.check_mode)
     entries = params["certificates"]
     results: list[dict] = [{} for _entry in entries]
 
@@ -319,6 +385,10 @@ def run_batch(module: AnsibleModule) -> None:
         unknown = sorted(set(entry) - set(MODULE_PARAMS_PER_CERTIFICATE) - {"name", "hosts"})
         if unknown:
             raise InvalidInput(f"unknown keys {', '.join(unknown)}", field=f"certificates[{index}]")
+        if revoking:
+            job = revocation_job_from_params({**params, **entry}, field=f"certificates[{index}]")
+            results[index] = run_revocation(job, environment, check_mode=module.check_mode, cloned=True)
+            return
         job = job_from_params({**params, **entry}, field=f"certificates[{index}]")
         results[index] = run_job(job, environment, check_mode=module.check_mode, cloned=True)
 
@@ -338,7 +408,12 @@ def run_batch(module: AnsibleModule) -> None:
         PsfInfraError(f"{len(failed)} of {len(results)} certificates failed: "
                       + " | ".join(f"{r.get('dest')}: {r['msg']}" for r in failed),
                       certificates=results).do_fail(module, changed=changed)
-    module.exit_json(changed=changed, certificates=results)
+    extra = {}
+    if revoking and module._diff:  # one diff for the task: each certificate's file, before and after
+        revoked = [result for result in results if result.get("diff")]
+        extra["diff"] = {side: {result["files"]["cert"]: result["diff"][side] for result in revoked}
+                         for side in ("before", "after")}
+    module.exit_json(changed=changed, certificates=results, **extra)
 
 
 def main() -> None:
@@ -350,9 +425,14 @@ def main() -> None:
         if module.params["certificates"] is not None:
             run_batch(module)
             return
-        environment = build_environment(module.params, check_mode=module.check_mode)
-        job = job_from_params(module.params, field="")
-        result = run_job(job, environment, check_mode=module.check_mode, cloned=False)
+        if module.params["state"] == "revoked":
+            job = revocation_job_from_params(module.params, field="")
+            result = run_revocation(job, build_revocation_environment(module.params), check_mode=module.check_mode,
+                                    cloned=False)
+        else:
+            environment = build_environment(module.params, check_mode=module.check_mode)
+            job = job_from_params(module.params, field="")
+            result = run_job(job, environment, check_mode=module.check_mode, cloned=False)
     diff = result.pop("diff", None)
     if module._diff and diff:
         result["diff"] = diff

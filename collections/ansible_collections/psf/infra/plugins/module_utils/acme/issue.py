@@ -304,6 +304,14 @@ class SessionSource:
                 base.ensure_account()
         return base.clone(Deadline(self._timeout, base.deadline.what))
 
+    def for_revocation(self, *, cloned: bool) -> AcmeSession:
+        """The session of the account key's existing account (found once, never created); a clone with its
+        own time limit when ``cloned`` (parallel runs)."""
+        base = self.base()
+        with self._lock:
+            base.find_account()
+        return base.clone(Deadline(self._timeout, base.deadline.what)) if cloned else base
+
 
 def ensure_certificate(job: CertificateJob, sessions: SessionSource, dns: Dns01Publisher | None, *,
                        check_mode: bool, use_ari: bool = True, cloned: bool = False,

@@ -42,6 +42,11 @@ RETRYABLE_PROBLEMS = frozenset({"badNonce", "rateLimited", "serverInternal"})
 # See AcmeSession.new_order.
 _NEW_ORDER_LOCK = threading.Lock()
 
+#: The revocation reasons (RFC 5280 section 5.3.1 codes) a revocation signed with the account key may
+#: carry (RFC 8555 section 7.6). keyCompromise (1) is left out: Let's Encrypt accepts it only when the
+#: request is signed with the certificate's own key, which this module does not do.
+REVOCATION_REASONS = {"unspecified": 0, "affiliationChanged": 3, "superseded": 4, "cessationOfOperation": 5}
+
 
 class Deadline:
     """One time limit for a whole order: every wait is cut to it; passing it raises a clear error."""
@@ -242,6 +247,45 @@ class AcmeSession:
         self.account_uri = self._call("registering the ACME account", register)
         self.net.account = messages.RegistrationResource(uri=self.account_uri, body=messages.Registration())
         return self.account_uri
+
+    def find_account(self) -> str:
+        """The existing account of the account key (``onlyReturnExisting``, RFC 8555 section 7.3.1): never
+        creates one, since only the account that ordered a certificate may revoke it with its key."""
+        if self.account_uri:
+            return self.account_uri
+        lookup = messages.NewRegistration(only_return_existing=True)
+
+        def find() -> str:
+            try:
+                return self.client.new_account(lookup).uri
+            except acme_errors.ConflictError as existing:  # 200 and the account's URL: it exists
+                return existing.location
+            except messages.Error as error:
+                if error.code != "accountDoesNotExist":
+                    raise
+                raise PsfInfraError(f"ACME CA {self.directory_url}: the ACME account key has no account there "
+                                    f"(accountDoesNotExist): a certificate can only be revoked with the key of "
+                                    f"the account that ordered it (acme_account_key_path or "
+                                    f"acme_account_key_content); nothing was revoked") from None
+
+        self.account_uri = self._call("looking up the ACME account of the account key", find)
+        self.net.account = messages.RegistrationResource(uri=self.account_uri, body=messages.Registration())
+        return self.account_uri
+
+    def revoke(self, certificate, reason: int, doing: str) -> bool:
+        """Revoke ``certificate`` (a cryptography x509.Certificate) with the account key (RFC 8555 section
+        7.6, ``revokeCert``); True when the CA revoked it now, False when it answered ``alreadyRevoked``."""
+
+        def send() -> bool:
+            try:
+                self.client.revoke(certificate, reason)
+            except messages.Error as error:
+                if error.code == "alreadyRevoked":
+                    return False
+                raise
+            return True
+
+        return self._call(doing, send)
 
     def renewal_info_time(self, cert_pem: bytes) -> datetime.datetime | None:
         """The time ARI (RFC 9773) picked in the CA's suggested window, or None if not offered."""

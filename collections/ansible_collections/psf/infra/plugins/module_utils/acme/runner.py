@@ -24,6 +24,11 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.issue import (
     read_existing,
 )
 from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import AcmeSession, Deadline
+from ansible_collections.psf.infra.plugins.module_utils.acme.revoke import (
+    DEFAULT_REASON,
+    RevocationJob,
+    revoke_certificate,
+)
 from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, InvalidInput, PsfInfraError
 
 try:
@@ -39,7 +44,7 @@ else:
 
 #: options that may differ per entry of ``certificates``
 MODULE_PARAMS_PER_CERTIFICATE = ("names", "dest", "key_type", "reuse_key", "renew_before_days", "force",
-                                 "challenge", "webroot", "tenant")
+                                 "challenge", "webroot", "tenant", "revoke_reason")
 
 
 @dataclass
@@ -62,6 +67,19 @@ def load_account_key(params: dict, *, check_mode: bool):
     if not check_mode:  # check mode only reads (directory, ARI): an unsaved key is never used to sign
         files.write_files_atomically({path: (keys.key_to_pem(account_key), 0o600)})
     return account_key
+
+
+def existing_account_key(params: dict):
+    """The account key for a revocation: never created (a new key has no account that ordered anything)."""
+    if params.get("acme_account_key_content"):
+        return keys.load_key(params["acme_account_key_content"].encode("utf-8"), what="acme_account_key_content")
+    path = params["acme_account_key_path"]
+    pem = files.read_or_none(path)
+    if pem is None:
+        raise InvalidInput(f"the ACME account key {path} does not exist: a certificate can only be revoked with "
+                           f"the key of the account that ordered it; nothing was revoked",
+                           field="acme_account_key_path")
+    return keys.load_key(pem, what=f"the ACME account key {path}")
 
 
 def build_dns(params: dict) -> Rfc2136Dns01 | None:
@@ -147,5 +165,53 @@ def run_job(job: CertificateJob, environment: Environment, *, check_mode: bool, 
         after = {"names": sorted(job.names), "key_type": job.key_type, "renewal": outcome.decision.reason}
         if not check_mode and outcome.facts is not None:
             after = {**outcome.facts.as_dict(), "renewal": outcome.decision.reason}
+    result["diff"] = {"before": before, "after": after}
+    return result
+
+
+@dataclass
+class RevocationEnvironment:
+    sessions: SessionSource
+    account_key: Callable[[], object]
+
+
+def build_revocation_environment(params: dict) -> RevocationEnvironment:
+    """The account key is read when first needed (nothing to revoke needs no key and no CA), then kept."""
+    loaded: list = []
+
+    def account_key():
+        if not loaded:
+            loaded.append(existing_account_key(params))
+        return loaded[0]
+
+    deadline = Deadline(params.get("timeout") or 120, "psf.infra.certificate")
+
+    def open_session() -> AcmeSession:
+        return AcmeSession(params["acme_directory"], account_key(), ca_bundle=params.get("acme_ca_bundle"),
+                           email=params.get("acme_account_email"), deadline=deadline)
+
+    return RevocationEnvironment(SessionSource(open_session, timeout=params.get("timeout") or 120), account_key)
+
+
+def revocation_job_from_params(params: dict, *, field: str) -> RevocationJob:
+    prefix = f"{field}." if field else ""
+    if not params.get("dest"):
+        raise InvalidInput("dest is required", field=f"{prefix}dest")
+    try:
+        return RevocationJob(dest=os.path.abspath(os.path.expanduser(params["dest"])),
+                             reason=params.get("revoke_reason") or DEFAULT_REASON, tenant=params.get("tenant"),
+                             name=params.get("name"))
+    except PsfInfraError as error:
+        raise InvalidInput(str(error), field=f"{prefix}revoke_reason") from None
+
+
+def run_revocation(job: RevocationJob, environment: RevocationEnvironment, *, check_mode: bool,
+                   cloned: bool) -> dict:
+    """Revoke one certificate; the result (and its diff) as the module returns it."""
+    outcome = revoke_certificate(job, environment.sessions, check_mode=check_mode, cloned=cloned,
+                                 account_key_check=environment.account_key)
+    result = outcome.as_dict(job)
+    before = outcome.facts.as_dict() if outcome.facts is not None else {}
+    after = {**before, "revoked": job.reason} if outcome.changed else before
     result["diff"] = {"before": before, "after": after}
     return result
