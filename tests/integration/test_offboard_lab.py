@@ -3,10 +3,12 @@ copy of inventories/lab (the lab's tenant files are never edited), with a zone o
 servers (rendered by the nameserver role from the registry, delegated from test. by domains.yml)
 and a certificate from the lab's ACME CA, then suspended with offboarding declared and offboarded:
 check mode lists the steps and changes nothing; a failed VM step stops the run before anything else
-is removed; the real run keeps a copy of the zone, the primary
-and the secondary no longer serve it, the certificate is out of the store, and the SMTP sink holds
-one summary to the liaison (Cc staff, not the member without notify); a second run changes nothing
-and says what is gone already.
+is removed; a revocation the CA refuses stops it before the certificate's files are removed; the
+real run keeps a copy of the zone, the primary and the secondary no longer serve it, the
+certificate is revoked at pebble (its management interface's cert-status-by-serial: Revoked,
+reason 5 cessationOfOperation) and out of the store, and the SMTP sink holds one summary to the
+liaison (Cc staff, not the member without notify); a second run changes nothing and says what is
+gone already.
 
 The throwaway tenant's VM has no machine: each VM goes through playbooks/decommission.yml (a child
 ansible-playbook), whose own lab test (test_decommission_lab.py) takes a running VM through it; here
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 import secrets
 import shutil
@@ -88,6 +91,24 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 def serves(lab, server: str, zone: str) -> bool:
     """Whether the lab name server answers for ``zone`` with authority."""
     return labctl.soa_serial(lab.port(server), zone) is not None
+
+
+def pebble_status(lab, serial: str) -> dict:
+    """What pebble records for a certificate (GET /cert-status-by-serial/<hex serial> on its management
+    interface, letsencrypt/pebble README.md, "Certificate Status"): Status Valid or Revoked, Reason."""
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=lab.acme["ca_bundle"])
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    with opener.open(f"{lab.acme['management']}/cert-status-by-serial/{serial}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def serial_of(path: Path) -> str:
+    from cryptography import x509
+
+    return format(x509.load_pem_x509_certificate(path.read_bytes()).serial_number, "x")
 
 
 def summaries(lab, tenant: str) -> list[email.message.EmailMessage]:
@@ -162,6 +183,8 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
     zone = f"{name}.test"
     store = lab.dir / "certificates" / name
     assert serves(lab, "ns1", zone) and (store / "web" / "fullchain.pem").exists()
+    serial = serial_of(store / "web" / "cert.pem")
+    assert pebble_status(lab, serial)["Status"] == "Valid"
 
     document = yaml.safe_load(tenant_file.read_text())
     document.update(status="suspended", offboarding={"started_on": "2026-12-05", "domains": "expire",
@@ -176,14 +199,17 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
     assert f"web1.{name}: ['web1.{name} is gone already (no container psf-lab-web1-{name})" in flat
     for step in (f"1. VMs, one run of playbooks/decommission.yml each (final backup, restore check, out of "
                  f"monitoring, backup key revoked and retention recorded, the VM and its volumes destroyed): "
-                 f"web1.{name}", f"2. certificates: remove {store}/web",
+                 f"web1.{name}", f"2. certificates: revoke {store}/web at the ACME CA {lab.acme['directory']} (reason "
+                 "cessationOfOperation, signed with the ACME account key), then remove them",
                  "3. monitoring:",
                  f"4. domains: {zone} at the Infra-WG registrar: DS withdrawn, auto-renew off, left to expire",
                  f"5. zones: keep a copy of {zone}",
                  f"6. mail the summary to Liaison One <one@{zone}>, {STAFF}"):
         assert step in flat, step
     assert "offboarding summary would send" in checked.stdout
+    assert f"certificate web of {name} ({store}/web/cert.pem): would be revoked at the CA" in flat
     assert serves(lab, "ns1", zone) and (store / "web").exists() and summaries(lab, name) == []
+    assert pebble_status(lab, serial)["Status"] == "Valid"  # check mode sent nothing
 
     # a VM's decommissioning that fails (here: refused, the lab's podman settings missing) stops the run
     # before anything else is removed, naming the VM and the failing step
@@ -194,6 +220,23 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
             "settings (CONTAINERS_CONF): CONTAINERS_CONF is not set") in flat, out(failed)
     assert "Offboard a tenant - 2." not in flat
     assert serves(lab, "ns1", zone) and (store / "web").exists() and summaries(lab, name) == []
+    assert pebble_status(lab, serial)["Status"] == "Valid"
+
+    # a revocation the CA refuses (here: another account key, which has no account at pebble) stops the run
+    # in step 2 before any file is removed, naming the tenant, the certificate and its file
+    stranger = tenant_file.parents[2] / "stranger.json"  # beside the inventory, not in it
+    key = subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                         capture_output=True, text=True, check=True).stdout
+    stranger.write_text(json.dumps({"psf_acme_account_key": key}))
+    refused, _ = playbook(inventory, "offboard.yml", *confirm, "-e", f"@{stranger}")
+    assert refused.returncode != 0
+    flat = " ".join(refused.stdout.replace("''", "'").split())
+    assert f"the certificate web of tenant {name} ({store}/web/cert.pem, serial {serial})" in flat, out(refused)
+    print("refused revocation:", flat[flat.index("certificates failed"):][:400])
+    assert "accountDoesNotExist" in flat and "Offboard a tenant - 3." not in flat
+    assert key.strip().splitlines()[1] not in refused.stdout + refused.stderr
+    assert (store / "web" / "cert.pem").exists() and serves(lab, "ns1", zone) and summaries(lab, name) == []
+    assert pebble_status(lab, serial)["Status"] == "Valid"
 
     real, seconds = playbook(inventory, "offboard.yml", *confirm)
     assert real.returncode == 0, out(real)
@@ -205,6 +248,10 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
     refused = labctl.dns_query(lab.port("ns1"), zone, "SOA")
     assert refused.rcode() in (dns.rcode.REFUSED, dns.rcode.NOTAUTH), dns.rcode.to_text(refused.rcode())
     assert not store.exists()
+    status = pebble_status(lab, serial)
+    assert (status["Status"], status.get("Reason")) == ("Revoked", 5), status
+    assert f"certificate web of {name} ({store}/web/cert.pem): revoked at the CA (cessationOfOperation)" in " ".join(
+        real.stdout.split())
     copy = lab.dir / "offboarding" / name / f"{zone}.json"
     assert copy.exists() and f'"{zone}."' in copy.read_text()
     [message] = summaries(lab, name)
@@ -223,7 +270,8 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
     assert again.returncode == 0, out(again)
     assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), recap(again.stdout)
     flat = " ".join(again.stdout.replace("''", "'").split())
-    assert f"certificates of {name}: none left in" in flat and "(gone already)" in flat
+    assert f"certificates of {name}: none left in" in flat and "(gone already): nothing to revoke or remove" in flat
+    assert pebble_status(lab, serial)["RevokedAt"] == status["RevokedAt"]
     assert f"not served any more (gone already): {zone}" in flat
     assert registrar in flat
     assert f"Tenant {name}: offboarding summary already sent" in flat
