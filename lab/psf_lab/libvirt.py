@@ -21,6 +21,7 @@ import pwd
 import shlex
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,13 @@ START_TIMEOUT = 30.0
 NETWORK = "psf-lab"
 BRIDGE = "psflab0"
 POOL = "psf-lab"
+#: The guests' side of the lab: a network namespace of its own, joined to the bridge by a veth pair,
+#: holds the guests' gateway address. The host's own network stack gets no address on the bridge
+#: (its only targets stay loopback); Ansible reaches a guest with an SSH ProxyCommand that runs the
+#: relay (lab/psf_lab/relay.py) in that namespace (docs/vms.md "The lab's libvirtd").
+NAMESPACE = "psflab"
+VETH_HOST, VETH_GUESTS = "psflab-br", "psflab-gw"
+SUBNET, GATEWAY = "192.0.2.0/24", "192.0.2.1"
 
 
 def directory(paths: LabPaths) -> Path:
@@ -119,7 +127,9 @@ def start(paths: LabPaths | None = None) -> dict[str, Any]:
     wait_until(lambda: running(paths) and _answers(socket_path(paths)), START_TIMEOUT,
                f"libvirtd to answer on {socket_path(paths)}", failure)
     _ensure_pool_and_network(paths, pool_dir)
+    _ensure_namespace()
     state = {"uri": uri(paths), "pool": POOL, "pool_dir": str(pool_dir), "network": NETWORK,
+             "namespace": NAMESPACE, "subnet": SUBNET, "gateway": GATEWAY, "proxy_command": proxy_command(),
              "pid": recorded_pid(paths, "libvirtd")}
     write_if_changed(state_file(paths), json.dumps(state, indent=2) + "\n")
     return state
@@ -155,6 +165,45 @@ def _ensure_pool_and_network(paths: LabPaths, pool_dir: Path) -> None:
         conn.close()
 
 
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+
+
+def _ensure_namespace() -> None:
+    """The guests' gateway: namespace NAMESPACE with GATEWAY on one end of a veth pair whose other
+    end is a port of the bridge. Made again when a part of it is missing."""
+    ready = (_ip("netns", "exec", NAMESPACE, "ip", "-o", "address", "show", "dev", VETH_GUESTS, check=False).stdout
+             if Path(f"/run/netns/{NAMESPACE}").exists() else "")
+    if f"{GATEWAY}/" in ready and Path(f"/sys/class/net/{VETH_HOST}/master").exists():
+        return
+    _drop_namespace()
+    try:
+        _ip("netns", "add", NAMESPACE)
+        _ip("link", "add", VETH_HOST, "type", "veth", "peer", "name", VETH_GUESTS, "netns", NAMESPACE)
+        _ip("link", "set", VETH_HOST, "master", BRIDGE, "up")
+        prefix = SUBNET.split("/")[1]
+        _ip("-n", NAMESPACE, "address", "add", f"{GATEWAY}/{prefix}", "dev", VETH_GUESTS)
+        _ip("-n", NAMESPACE, "link", "set", VETH_GUESTS, "up")
+        _ip("-n", NAMESPACE, "link", "set", "lo", "up")
+    except subprocess.CalledProcessError as err:
+        raise LabError(f"the guests' network namespace {NAMESPACE}: {' '.join(err.cmd)}: {err.stderr.strip()}") \
+            from None
+
+
+def _drop_namespace() -> None:
+    """The namespace and the veth pair (deleting the namespace deletes its end, and so the pair)."""
+    if Path(f"/run/netns/{NAMESPACE}").exists():
+        _ip("netns", "delete", NAMESPACE, check=False)
+    if Path(f"/sys/class/net/{VETH_HOST}").exists():
+        _ip("link", "delete", VETH_HOST, check=False)
+
+
+def proxy_command() -> str:
+    """The SSH ProxyCommand that reaches a guest (%h, %p) from the guests' namespace."""
+    relay = Path(__file__).with_name("relay.py")
+    return f"ip netns exec {NAMESPACE} {shlex.quote(sys.executable)} {shlex.quote(str(relay))} %h %p"
+
+
 def stop(paths: LabPaths | None = None) -> None:
     """Stop libvirtd. Running guests keep running (QEMU is not its child); the next start finds them."""
     paths = paths or LabPaths()
@@ -166,8 +215,8 @@ def stop(paths: LabPaths | None = None) -> None:
 
 
 def _drop_idle_network(paths: LabPaths) -> None:
-    """Take the lab's bridge down when no guest runs (libvirtd leaves it up when it stops; the next
-    start brings it up again)."""
+    """Take the lab's bridge and the guests' namespace down when no guest runs (libvirtd leaves the
+    bridge up when it stops; the next start brings both up again)."""
     import libvirt
 
     libvirt.registerErrorHandler(lambda context, error: None, None)
@@ -177,6 +226,7 @@ def _drop_idle_network(paths: LabPaths) -> None:
         return
     try:
         if not conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+            _drop_namespace()
             network = conn.networkLookupByName(NETWORK)
             if network.isActive():
                 network.destroy()
