@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,7 +112,7 @@ def test_a_podman_vm_lives_and_keeps_its_identity(tmp_path, network):
         removed_plan = one(tmp_path, vm_task(network, name, state="absent"), check=True)
         assert removed_plan["changed"] is True and podman("container", "exists", name, check=False).returncode == 0
         removed = one(tmp_path, vm_task(network, name, state="absent"))
-        assert removed["changed"] is True
+        assert removed["changed"] is True, removed.get("msg")
         assert podman("container", "exists", name, check=False).returncode == 1
         assert podman("image", "exists", IMAGE, check=False).returncode == 0  # the image stays
         assert one(tmp_path, vm_task(network, name, state="absent"))["changed"] is False
@@ -129,3 +130,50 @@ def test_bad_input_names_the_vm_and_the_field_before_anything_changes(tmp_path, 
     assert missing_network["failed"] is True and missing_network["field"] == "network", missing_network
     assert podman("container", "exists", name, check=False).returncode == 1
     assert os.environ.get("CONTAINERS_CONF")  # tests/conftest.py points podman at the project's settings
+
+
+def test_a_container_killed_behind_podmans_back_is_made_again_with_its_identity(tmp_path, network):
+    """What a host whose processes are killed wholesale leaves behind (conmon and systemd SIGKILLed):
+    podman 4.3 still records the container as running, cannot exec in it, stop it or start it. The
+    module reads it as lost, plans and makes it again with the same UUID and MAC, and the next run
+    changes nothing."""
+    name = f"psf-test-{uuid.uuid4().hex[:6]}"
+    try:
+        created = one(tmp_path, vm_task(network, name))["vm"]
+        identity = (created["uuid"], created["macs"])
+        state = inspect(name)["State"]
+        os.kill(int(state["ConmonPid"]), 9)
+        os.kill(int(state["Pid"]), 9)
+        # wait until the kernel has taken the container's init away
+        for _ in range(100):
+            if not Path(f"/proc/{state['Pid']}").exists():
+                break
+            time.sleep(0.1)
+        assert inspect(name)["State"]["Status"] == "running"  # podman's record, now stale
+        assert podman("exec", name, "true", check=False).returncode != 0
+
+        found = one(tmp_path, {"psf.infra.vm_info": {"provider": "podman", "name": name}})["vms"][0]
+        assert found["state"] == "lost" and found["addresses"] == [], found
+
+        planned = one(tmp_path, vm_task(network, name), check=True, diff=True)
+        assert [action["action"] for action in planned["actions"]] == ["recreate", "start"], planned
+        assert "what the old one held is lost" in planned["actions"][0]["detail"]
+        assert planned["diff"]["before"]["state"] == "lost"
+        assert inspect(name)["State"]["Pid"] == state["Pid"]  # check mode touched nothing
+
+        remade = one(tmp_path, vm_task(network, name))
+        assert remade["changed"] is True and remade["vm"]["state"] == "running", remade
+        assert (remade["vm"]["uuid"], remade["vm"]["macs"]) == identity
+        assert any("made again" in note for note in remade["notes"]), remade["notes"]
+        booted = podman("exec", name, "systemctl", "is-system-running", "--wait", check=False)
+        assert booted.stdout.strip() in ("running", "degraded"), booted
+        assert one(tmp_path, vm_task(network, name))["changed"] is False
+
+        # a lost VM that is to go goes like any other
+        os.kill(int(inspect(name)["State"]["ConmonPid"]), 9)
+        os.kill(int(inspect(name)["State"]["Pid"]), 9)
+        removed = one(tmp_path, vm_task(network, name, state="absent"))
+        assert removed["changed"] is True, removed.get("msg")
+        assert podman("container", "exists", name, check=False).returncode == 1
+    finally:
+        podman("rm", "--force", "--ignore", name, check=False)

@@ -26,7 +26,7 @@ pycdlib = pytest.importorskip("pycdlib")
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.psf.infra.plugins.doc_fragments.hypervisor import ModuleDocFragment  # noqa: E402
 from ansible_collections.psf.infra.plugins.module_utils.hypervisor import options  # noqa: E402
-from ansible_collections.psf.infra.plugins.module_utils.hypervisor.base import VmSpec  # noqa: E402
+from ansible_collections.psf.infra.plugins.module_utils.hypervisor.base import VmSpec, VmState, plan_vm  # noqa: E402
 from ansible_collections.psf.infra.plugins.module_utils.hypervisor.seed import seed_files, seed_iso  # noqa: E402
 from ansible_collections.psf.infra.plugins.modules import vm as vm_module  # noqa: E402
 from ansible_collections.psf.infra.plugins.modules import vm_info as vm_info_module  # noqa: E402
@@ -252,3 +252,26 @@ def test_the_doc_fragment_documents_the_shared_options():
     for name, option in spec.items():
         assert documented[name].get("default") == option.get("default")
         assert documented[name].get("choices") == option.get("choices")
+
+
+def test_a_lost_vm_is_planned_to_be_made_again_with_its_identity():
+    """A container podman records as running while its processes have gone (read as ``lost``)."""
+    spec = VmSpec(name="web1", vcpus=1, memory_mib=512, disk_gib=4, base_image="localhost/img:1", pool=POOL,
+                  network="lab", domain_type="container", hostname="web1", ssh_authorized_key=None,
+                  tenant="packaging")
+    settings = {"domain_type": "container", "vcpus": 1, "memory_mib": 512, "network": "lab",
+                "image": "localhost/img:1", "tenant": "packaging"}
+    lost = VmState(name="web1", exists=True, state="lost", uuid=str(uuid.uuid4()), macs=["02:50:00:01:02:03"],
+                   settings=settings)
+
+    def actions(state: str) -> list[str]:
+        return [action for action, _ in plan_vm(spec, lost, state, restart=False, wanted=settings, volumes=()).actions]
+
+    assert actions("running") == ["recreate", "start"]
+    assert actions("stopped") == ["recreate"]
+    assert actions("absent") == ["remove"]
+    detail = plan_vm(spec, lost, "running", restart=False, wanted=settings, volumes=()).actions[0][1]
+    assert "with its UUID and MAC" in detail and "what the old one held is lost" in detail
+    # the same container with a live process plans nothing
+    assert plan_vm(spec, VmState(**{**lost.__dict__, "state": "running"}), "running", restart=False,
+                   wanted=settings, volumes=()).actions == []

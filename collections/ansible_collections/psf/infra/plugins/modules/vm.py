@@ -227,7 +227,11 @@ vm:
       description: Whether the hypervisor has the VM.
       type: bool
     state:
-      description: C(running), C(stopped), C(paused), C(absent), ...
+      description:
+        - C(running), C(stopped), C(paused), C(absent), ...
+        - C(lost) (podman) for a container whose processes have gone while podman still records it running; a run
+          that wants the VM makes it again from its image with the same UUID and MAC (action C(recreate)), with a
+          warning, since what the old container held is lost.
       type: str
     uuid:
       description: The domain's UUID, or null.

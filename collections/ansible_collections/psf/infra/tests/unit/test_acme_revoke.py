@@ -17,6 +17,7 @@ if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
 from ansible_collections.psf.infra.plugins.module_utils.acme import keys, revoke, runner  # noqa: E402
+from ansible_collections.psf.infra.plugins.module_utils.acme.certfacts import serial_hex  # noqa: E402
 from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import CaUnavailable  # noqa: E402
 from ansible_collections.psf.infra.plugins.module_utils.errors import InvalidInput, PsfInfraError  # noqa: E402
 
@@ -172,3 +173,11 @@ def test_the_diff_shows_the_reason_after(tmp_path):
                                    cloned=False)
     assert result["diff"]["after"] == {**result["diff"]["before"], "revoked": "cessationOfOperation"}
     assert result["certificate"]["serial"] == "1f2e" and result["name"] == tmp_path.name
+
+
+def test_serials_read_as_openssl_prints_them():
+    # whole bytes, so that an operator can grep the output for what openssl x509 -serial printed
+    assert serial_hex(0x1F2E) == "1f2e"
+    assert serial_hex(0x69AF17313735C71) == "069af17313735c71"
+    assert serial_hex(0x5) == "05"
+    assert serial_hex(2 ** 159) == "8" + "0" * 39

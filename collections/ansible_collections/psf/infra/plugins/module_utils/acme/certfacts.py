@@ -53,6 +53,13 @@ def split_pem_chain(pem: str) -> list[str]:
     return blocks
 
 
+def serial_hex(number: int) -> str:
+    """A serial number as ``openssl x509 -serial`` and CAs print it: lower-case hex in whole bytes
+    (``069af1...``, not ``69af1...``), so that it can be compared with theirs as text."""
+    digits = format(number, "x")
+    return digits.zfill(len(digits) + len(digits) % 2)
+
+
 def certificate_facts(certificate: x509.Certificate) -> CertificateFacts:
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -64,6 +71,6 @@ def certificate_facts(certificate: x509.Certificate) -> CertificateFacts:
         key_type=key_type_of(certificate.public_key()),
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,
-        serial=format(certificate.serial_number, "x"),
+        serial=serial_hex(certificate.serial_number),
         issuer=certificate.issuer.rfc4514_string(),
     )

@@ -72,7 +72,7 @@ class VmState:
 
     name: str
     exists: bool
-    state: str = "absent"  # running, stopped, paused, other, absent
+    state: str = "absent"  # running, stopped, paused, lost (podman), other, absent
     uuid: str | None = None
     macs: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # persistent definition, as VmSpec.settings()
@@ -188,7 +188,11 @@ def plan_vm(spec: VmSpec, current: VmState, state: str, *, restart: bool, tenant
     if missing:
         plan.add("create_volumes", f"create {', '.join(missing)} in pool {spec.pool}"
                                    + (f" on base image {spec.base_image}" if spec.overlay_volume in missing else ""))
-    if not current.exists:
+    if current.state == "lost":
+        plan.add("recreate", f"make VM {spec.name} again from {spec.base_image} with its UUID and MAC: its "
+                             "processes have gone while the hypervisor still records it running, and it cannot "
+                             "be started again; what the old one held is lost")
+    elif not current.exists:
         disk = f"{spec.disk_gib} GiB, " if needed else ""
         plan.add("define", f"define VM {spec.name} ({spec.vcpus} vCPU, {spec.memory_mib} MiB, "
                            f"{disk}network {spec.network}, type {wanted.get('domain_type', spec.domain_type)})")
@@ -213,7 +217,7 @@ def plan_vm(spec: VmSpec, current: VmState, state: str, *, restart: bool, tenant
                 plan.add("restart", f"restart VM {spec.name} to apply its new definition")
             else:
                 plan.restart_needed = True
-    elif state == "stopped" and current.state not in ("stopped", "absent"):
+    elif state == "stopped" and current.state not in ("stopped", "absent", "lost"):
         plan.add("stop", f"stop VM {spec.name}")
     return plan
 

@@ -19,11 +19,18 @@ Python binding and runs wherever podman does (its settings from ``CONTAINERS_CON
   what the old one held. A change of vCPUs, memory, network or image of an existing VM is therefore
   refused before anything changes, naming the field: remove the VM (``state: absent``) and make it
   again, or keep its settings.
+- **Lost containers**: when a container's processes are killed behind podman's back (its host's
+  processes killed wholesale, conmon with them), podman 4.3 keeps recording it as running and can
+  neither stop nor start it again; only ``podman rm --force`` clears it. Such a container (recorded
+  running, stopping or paused, its PID gone) reads as state ``lost``, and a run that wants the VM
+  makes it again from its image with the same UUID and MAC (``recreate``), saying that what the old
+  container held is gone.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -51,7 +58,29 @@ _STATES = {"running": "running", "paused": "paused", "exited": "stopped", "stopp
 FIXED_SETTINGS = ("vcpus", "memory_mib", "network", "image", "tenant")
 #: an image reference (registry/path:tag or @digest), as podman takes it
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+#: the statuses that need a live process behind them
+_LIVE_STATUSES = ("running", "stopping", "paused")
 _NO_SUCH = re.compile(r"no such (container|object)", re.IGNORECASE)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process on this host (a zombie is not)."""
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            # pid (comm) state ...: the state follows the last ')'
+            return stat.read().rpartition(")")[2].split()[:1] != ["Z"]
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 def new_mac() -> str:
@@ -108,6 +137,9 @@ class PodmanProvider(Provider):
         host = container.get("HostConfig") or {}
         networks = ((container.get("NetworkSettings") or {}).get("Networks") or {})
         status = str((container.get("State") or {}).get("Status", "")).lower()
+        state = _STATES.get(status, "other")
+        if status in _LIVE_STATUSES and not process_alive(int((container.get("State") or {}).get("Pid") or 0)):
+            state = "lost"
         nano_cpus = int(host.get("NanoCpus") or 0)
         memory = int(host.get("Memory") or 0)
         settings = {
@@ -122,9 +154,9 @@ class PodmanProvider(Provider):
         addresses = sorted({str(network.get(key)) for network in networks.values()
                             for key in ("IPAddress", "GlobalIPv6Address") if network.get(key)})
         return VmState(name=str(container.get("Name", "")).lstrip("/"), exists=True,
-                       state=_STATES.get(status, "other"), uuid=labels.get(LABEL_UUID) or None,
+                       state=state, uuid=labels.get(LABEL_UUID) or None,
                        macs=macs or ([labels[LABEL_MAC]] if labels.get(LABEL_MAC) else []), settings=settings,
-                       addresses=addresses if status == "running" else [])
+                       addresses=addresses if state == "running" else [])
 
     def list(self) -> list[VmState]:
         completed = self._run(["ps", "--all", "--filter", f"label={LABEL_UUID}", "--format", "{{.Names}}"],
@@ -202,5 +234,15 @@ class PodmanProvider(Provider):
         self._run(["stop", "--time", str(max(timeout, 0)), name], vm=name, doing="stopping")
 
     def remove(self, spec: VmSpec, current: VmState) -> None:
-        """The container and its anonymous volumes; never the image."""
-        self._run(["rm", "--force", "--volumes", "--ignore", spec.name], vm=spec.name, doing="removing")
+        """The container and its anonymous volumes; never the image.
+
+        A lost container takes podman 4.3 two tries: the first fails half-way (it waits for the exit
+        file of a conmon that is gone, or finds the container stopped when it sends SIGKILL) and
+        leaves it exited or stopping, which the second removes."""
+        arguments = ["rm", "--force", "--volumes", "--ignore", spec.name]
+        if current.state == "lost":
+            for _ in range(2):
+                if self._run(["rm", "--force", "--time", "0", "--volumes", "--ignore", spec.name], vm=spec.name,
+                             doing="removing", allow=tuple(range(256))).returncode == 0:
+                    return
+        self._run(arguments, vm=spec.name, doing="removing")

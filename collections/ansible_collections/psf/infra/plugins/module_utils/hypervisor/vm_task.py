@@ -83,6 +83,12 @@ def run_vm(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[s
                     notes += provider.create_volumes(spec, seed_iso(seed_files(spec, identity.uuid)))
                 elif action == "define":
                     provider.define(spec, identity)
+                elif action == "recreate":
+                    provider.remove(spec, current)
+                    provider.define(spec, dataclasses.replace(identity, exists=False))
+                    notes.append(f"VM {spec.name} was made again from its image with UUID {identity.uuid}: its "
+                                 "processes had gone while the hypervisor still recorded it running; what the "
+                                 "old one held is lost")
                 elif action == "grow_disk":
                     provider.grow_disk(spec, running=current.state == "running")
                 elif action == "start":
@@ -131,6 +137,9 @@ def run(module: Any, *, changes: bool) -> None:
     with fail_on_errors(module):
         if changes:
             result = run_vm(module.params, check_mode=module.check_mode, diff=module._diff)
+            for note in result["notes"]:
+                if "made again" in note:  # what the old container held is lost: not only in -v output
+                    module.warn(note)
         else:
             result = run_vm_info(module.params)
     module.exit_json(**result)
