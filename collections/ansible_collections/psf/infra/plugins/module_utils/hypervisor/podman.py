@@ -30,7 +30,6 @@ Python binding and runs wherever podman does (its settings from ``CONTAINERS_CON
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
@@ -73,14 +72,6 @@ def process_alive(pid: int) -> bool:
             return stat.read().rpartition(")")[2].split()[:1] != ["Z"]
     except FileNotFoundError:
         return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
 
 
 def new_mac() -> str:

@@ -75,6 +75,7 @@ def run_vm(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[s
         plan = plan_vm(spec, current, state, restart=bool(params.get("restart")), tenant=tenant,
                        source_file=source_file, wanted=wanted, volumes=provider.volumes(spec))
         notes: list[str] = []
+        warnings: list[str] = []  # also in notes; the module shows them as Ansible warnings
         # a new VM's UUID is chosen here, so that the seed's instance-id is the domain's UUID
         identity = dataclasses.replace(current, uuid=current.uuid or str(uuid.uuid4()))
         if not check_mode:
@@ -86,7 +87,7 @@ def run_vm(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[s
                 elif action == "recreate":
                     provider.remove(spec, current)
                     provider.define(spec, dataclasses.replace(identity, exists=False))
-                    notes.append(f"VM {spec.name} was made again from its image with UUID {identity.uuid}: its "
+                    warnings.append(f"VM {spec.name} was made again from its image with UUID {identity.uuid}: its "
                                  "processes had gone while the hypervisor still recorded it running; what the "
                                  "old one held is lost")
                 elif action == "grow_disk":
@@ -107,7 +108,7 @@ def run_vm(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[s
         "changed": bool(plan.actions), "name": spec.name, "provider": provider.name,
         "actions": [{"action": action, "detail": detail} for action, detail in plan.actions],
         "restart_needed": plan.restart_needed if check_mode else after.restart_pending,
-        "notes": notes, "vm": after.as_dict(),
+        "notes": notes + warnings, "warnings_": warnings, "vm": after.as_dict(),
     }
     if diff:
         result["diff"] = _diff(spec, current, state, wanted)
@@ -137,9 +138,8 @@ def run(module: Any, *, changes: bool) -> None:
     with fail_on_errors(module):
         if changes:
             result = run_vm(module.params, check_mode=module.check_mode, diff=module._diff)
-            for note in result["notes"]:
-                if "made again" in note:  # what the old container held is lost: not only in -v output
-                    module.warn(note)
+            for warning in result.pop("warnings_"):  # what the old container held is lost: not only in -v
+                module.warn(warning)
         else:
             result = run_vm_info(module.params)
     module.exit_json(**result)
