@@ -232,8 +232,7 @@ class PodmanProvider(Provider):
         leaves it exited or stopping, which the second removes."""
         arguments = ["rm", "--force", "--volumes", "--ignore", spec.name]
         if current.state == "lost":
-            for _ in range(2):
-                if self._run(["rm", "--force", "--time", "0", "--volumes", "--ignore", spec.name], vm=spec.name,
-                             doing="removing", allow=tuple(range(256))).returncode == 0:
-                    return
+            arguments = ["rm", "--force", "--time", "0", "--volumes", "--ignore", spec.name]
+            if self._run(arguments, vm=spec.name, doing="removing", allow=tuple(range(256))).returncode == 0:
+                return
         self._run(arguments, vm=spec.name, doing="removing")

@@ -88,8 +88,8 @@ def run_vm(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[s
                     provider.remove(spec, current)
                     provider.define(spec, dataclasses.replace(identity, exists=False))
                     warnings.append(f"VM {spec.name} was made again from its image with UUID {identity.uuid}: its "
-                                 "processes had gone while the hypervisor still recorded it running; what the "
-                                 "old one held is lost")
+                                    "processes had gone while the hypervisor still recorded it running; what the "
+                                    "old one held is lost")
                 elif action == "grow_disk":
                     provider.grow_disk(spec, running=current.state == "running")
                 elif action == "start":
