@@ -4,7 +4,7 @@
 The code is the package `lab/psf_lab/` (one module per concern, configuration in `lab/templates/`
 and, for ns1/ns2, the nameserver role's templates); this file is the command and the importable API
 tests and tools use (docs/lab.md): `load_state()`, `up()`, `down()`, `status()`, `stop()`,
-`restart()`, `add_zone()`, `remove_zone()`, `delegate_zone()`, `undelegate_zone()`,
+`restart()`, `add_zone()`, `wait_signed()`, `remove_zone()`, `delegate_zone()`, `undelegate_zone()`,
 `catalog_members()`, `sync_resolver()`, `flush_resolver()`, `dns_query()`, `soa_serial()`,
 `tsig_key()`, `rndc()`.
 """
@@ -59,7 +59,15 @@ from psf_lab.processes import pid_matches, recorded_pid, running_pid
 from psf_lab.processes import wait_until as _wait_until
 from psf_lab.resolver import flush_resolver, plan_stub_changes, stubs_config, sync_resolver
 from psf_lab.state import ansible_vars, build_state, load_state, write_ansible_vars
-from psf_lab.zones import add_zone, delegate_reverse_zones, delegate_zone, registry_view, remove_zone, undelegate_zone
+from psf_lab.zones import (
+    add_zone,
+    delegate_reverse_zones,
+    delegate_zone,
+    registry_view,
+    remove_zone,
+    undelegate_zone,
+    wait_signed,
+)
 
 __all__ = [
     "CATALOG_ZONE",
@@ -117,6 +125,7 @@ __all__ = [
     "tsig_key",
     "undelegate_zone",
     "up",
+    "wait_signed",
     "write_ansible_vars",
     "write_named_config",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from psf_lab.bind import catalog_members
 from psf_lab.config import HOST, INFRA_ZONE, REGISTRY_ZONE, ROOT_ZONE, SERVICES, LabError, LabPaths
-from psf_lab.processes import running_pid, spawn, write_if_changed
+from psf_lab.processes import file_lock, running_pid, spawn, write_if_changed
 from psf_lab.templates import render_lab
 
 STATIC_STUBS = {ROOT_ZONE: (SERVICES["registry"].port,), REGISTRY_ZONE: (SERVICES["registry"].port,)}
@@ -99,8 +99,17 @@ def plan_stub_changes(current: Iterable[str], wanted: Iterable[str]) -> tuple[li
 
 
 def sync_resolver(paths: LabPaths | None = None) -> dict[str, list[str]]:
-    """Stub zones for infra.test. and every catalog member, in stubs.conf and in the live unbound."""
+    """Stub zones for infra.test. and every catalog member, in stubs.conf and in the live unbound.
+
+    One process at a time (a lock in the lab's run directory): test workers add and remove zones at
+    once, and a sync that read the catalog before another's zone joined it must not remove that
+    zone's stub after the other sync added it."""
     paths = paths or LabPaths()
+    with file_lock(paths.run / "resolver-sync.lock"):
+        return _sync_resolver(paths)
+
+
+def _sync_resolver(paths: LabPaths) -> dict[str, list[str]]:
     wanted = [INFRA_ZONE, *catalog_members(paths)]
     write_stubs(paths, wanted)
     if running_pid(paths, "resolver") is None:

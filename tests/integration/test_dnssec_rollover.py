@@ -48,6 +48,7 @@ from psf_lab.config import (
 from psf_lab.keys import lab_key
 from psf_lab.resolver import flush_resolver, sync_resolver
 from psf_lab.templates import render_lab
+from psf_lab.zones import wait_signed
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -76,6 +77,7 @@ def add_rollover_zone(paths: LabPaths, zone: str, parental_agents: list[dict]) -
     statement = render_lab("named/addzone.j2", zone_file=path, signed=True, dnssec_policy=ROLLOVER_POLICY,
                            parental_agents=parental_agents, update_policy=bind.UPDATE_POLICY).strip()
     bind.run_rndc(paths, "ns1", "addzone", zone, statement)
+    wait_signed(zone, paths)
     from ansible_collections.psf.infra.plugins.module_utils.dns.model import Change, RRset
 
     member = RRset.from_text(f"{bind.catalog_member_label(zone)}.zones.{CATALOG_ZONE}", "PTR", bind.CATALOG_TTL, [zone])
