@@ -4,7 +4,9 @@ servers (rendered by the nameserver role from the registry, delegated from test.
 and a certificate from the lab's ACME CA, then suspended with offboarding declared and offboarded:
 check mode lists the steps and changes nothing; a failed VM step stops the run before anything else
 is removed; a revocation the CA refuses stops it before the certificate's files are removed; the
-real run keeps a copy of the zone, the primary and the secondary no longer serve it, the
+real run takes the tenant out of the lab's real Prometheus (step 3: before, the blackbox probes of its
+zone on both name servers and its VM's node target are active; after, none is, while the lab's own
+tenants' probes stay), keeps a copy of the zone, the primary and the secondary no longer serve it, the
 certificate is revoked at pebble (its management interface's cert-status-by-serial: Revoked,
 reason 5 cessationOfOperation) and out of the store, and the SMTP sink holds one summary to the
 liaison (Cc staff, not the member without notify); a second run changes nothing and says what is
@@ -13,17 +15,19 @@ gone already.
 The throwaway tenant's VM has no machine: each VM goes through playbooks/decommission.yml (a child
 ansible-playbook), whose own lab test (test_decommission_lab.py) takes a running VM through it; here
 the child finds the VM gone already and says so, in the run's output and in the summary. The lab's
-backup and monitoring machines are left out of this inventory (no monitoring server: step 3 has
-nothing to render). Its domain is at the lab's registrar (rfc2136 on test., which has no auto-renewal:
-step 4 runs psf.infra.domain, which withdraws no DS from an unsigned zone and notes that). The
-delegation in test. is removed at the end. Durations are printed
-(`pytest -s`), never asserted."""
+backup machine is left out of this inventory; its monitoring machine stays (made when missing, and
+kept: the test is on the serial lab worker, tests/conftest.py, as it converges it), and its
+Prometheus targets are rendered from the lab inventory again at the end. Its domain is at the lab's
+registrar (rfc2136 on test., which has no auto-renewal: step 4 runs psf.infra.domain, which
+withdraws no DS from an unsigned zone and notes that). The delegation in test. is removed at the
+end. Durations are printed (`pytest -s`), never asserted."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import json
+import os
 import re
 import secrets
 import shutil
@@ -44,6 +48,7 @@ import labctl
 
 pytestmark = [pytest.mark.lab, pytest.mark.podman, pytest.mark.slow]
 
+MONITOR = "psf-lab-monitor"  # inventories/lab/machines.yml, lab-monitor
 STAFF = "infra-staff@python.org"  # the playbooks' default psf_staff_email (the lab inventory sets none)
 RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)"
                         r"\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)", re.MULTILINE)
@@ -86,6 +91,23 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     tail = output[output.rindex("PLAY RECAP"):]
     return {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
             for m in RECAP_LINE.finditer(tail)}
+
+
+def prometheus_labels(check: bool = True) -> list[dict[str, str]]:
+    """The labels of the lab Prometheus's active targets (its HTTP API, asked inside its machine)."""
+    script = ("import json, urllib.request; print(json.dumps([t['labels'] for t in json.load(urllib.request.urlopen("
+              "'http://127.0.0.1:9090/api/v1/targets?state=active'))['data']['activeTargets']]))")
+    result = subprocess.run(["podman", "exec", MONITOR, "python3", "-c", script], capture_output=True, text=True,
+                            check=False, timeout=60, env=dict(os.environ, CONTAINERS_CONF=containers_conf()))
+    if check:
+        assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout) if result.returncode == 0 else []
+
+
+def targets_of(tenant: str, zone: str, check: bool = True) -> list[str]:
+    """The instances of the active targets that belong to ``tenant`` or probe ``zone``."""
+    return sorted({labels.get("instance", "") for labels in prometheus_labels(check)
+                   if labels.get("tenant") == tenant or labels.get("zone") == zone})
 
 
 def serves(lab, server: str, zone: str) -> bool:
@@ -135,14 +157,16 @@ def forget_summary(state_file: Path, tenant: str) -> None:
 
 @pytest.fixture
 def tenant(lab, tmp_path: Path):
-    """(name, inventory): a throwaway tenant with a zone served by the lab's name servers and a
-    certificate in the lab's store; its delegation in test. removed at the end."""
+    """(name, inventory): a throwaway tenant with a zone served by the lab's name servers, a
+    certificate in the lab's store and targets in the lab's Prometheus; its delegation in test.
+    removed at the end."""
     name = f"offb{secrets.token_hex(3)}"
     zone = f"{name}.test"
     inventory = copy_inventory(REPO / "inventories" / "lab", tmp_path / "lab")
     machines = yaml.safe_load((inventory / "machines.yml").read_text())
     machines["all"]["children"]["backup_servers"] = {}
-    machines["all"]["children"]["monitoring_servers"] = {}
+    # lab-vms.yml makes (or starts) the monitoring machine alone, not one for the tenant's VM
+    machines["all"]["children"]["lab_vm_hosts"] = {"children": {"monitoring_servers": {}}}
     (inventory / "machines.yml").write_text(yaml.safe_dump(machines, sort_keys=False))
     document = {
         "name": name, "display_name": "Offboarding test", "kind": "working-group",
@@ -168,15 +192,21 @@ def tenant(lab, tmp_path: Path):
                               ("certificates.yml", ("--tags", "renew", "-e", f"psf_tenant_scope={name}"))):
             result, _ = playbook(inventory, name_of, *args)
             assert result.returncode == 0, out(result)
+        for name_of, args in (("lab-vms.yml", ()), ("monitoring.yml", ("--limit", "lab-monitor"))):
+            result, _ = playbook(inventory, name_of, *args)
+            assert result.returncode == 0, out(result)
         yield name, inventory, tenant_file
     finally:
         labctl.undelegate_zone(zone)
         shutil.rmtree(lab.dir / "offboarding" / name, ignore_errors=True)
         forget_summary(lab.dir / "announcements.json", name)
         if serves(lab, "ns1", zone):  # the run failed before its zones step: the lab's zone list without it
-            tenant_file.unlink()
+            tenant_file.unlink(missing_ok=True)
             playbook(inventory, str(tmp_path / "nameservers.yml"))
         labctl.sync_resolver()
+        # Prometheus's targets as the lab inventory renders them (this copy has no backup server, and a
+        # run that stopped before its monitoring step leaves the tenant's targets)
+        playbook(REPO / "inventories" / "lab", "monitoring.yml", "--limit", "lab-monitor")
 
 
 def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
@@ -186,6 +216,13 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
     assert serves(lab, "ns1", zone) and (store / "web" / "fullchain.pem").exists()
     serial = serial_of(store / "web" / "cert.pem")
     assert pebble_status(lab, serial)["Status"] == "Valid"
+    # Prometheus probes the zone on both name servers and scrapes the VM's node exporter (down: no machine)
+    monitored = [f"ns1/{zone}", f"ns2/{zone}", f"web1.{name}"]
+    deadline = time.monotonic() + 120
+    while targets_of(name, zone) != monitored and time.monotonic() < deadline:
+        time.sleep(2)
+    assert targets_of(name, zone) == monitored, prometheus_labels()
+    others = {labels["instance"] for labels in prometheus_labels() if labels.get("tenant") == "packaging"}
 
     document = yaml.safe_load(tenant_file.read_text())
     document.update(status="suspended", offboarding={"started_on": "2026-12-05", "domains": "expire",
@@ -209,8 +246,11 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
         assert step in flat, step
     assert "offboarding summary would send" in checked.stdout
     assert f"certificate web of {name} ({store}/web/cert.pem): would be revoked at the CA" in flat
+    assert f"3. monitoring: render the targets of lab-monitor again from the registry and wait until Prometheus " \
+           f"has no target of tenant {name} or its zones" in flat
     assert serves(lab, "ns1", zone) and (store / "web").exists() and summaries(lab, name) == []
     assert pebble_status(lab, serial)["Status"] == "Valid"  # check mode sent nothing
+    assert targets_of(name, zone) == monitored
 
     # a VM's decommissioning that fails (here: refused, the lab's podman settings missing) stops the run
     # before anything else is removed, naming the VM and the failing step
@@ -242,6 +282,9 @@ def test_offboard_a_tenant_on_the_lab(lab, tenant) -> None:
     real, seconds = playbook(inventory, "offboard.yml", *confirm)
     assert real.returncode == 0, out(real)
     print(f"offboard.yml real run: {seconds:.1f} s")
+    assert targets_of(name, zone) == []  # step 3 waited for it
+    assert others and others <= {labels["instance"] for labels in prometheus_labels()
+                                 if labels.get("tenant") == "packaging"}
     deadline = time.monotonic() + 30
     while serves(lab, "ns2", zone) and time.monotonic() < deadline:  # the secondary follows the catalog
         time.sleep(1)
