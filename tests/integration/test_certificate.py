@@ -8,6 +8,7 @@ way a registrar would, and removes both at the end.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.server
 import json
 import os
@@ -590,6 +591,188 @@ def test_revoking_a_batch_where_the_files_are_gone_is_no_change(tenant):
     assert rc == 0 and stats["changed"] == 0, result.get("msg")
     assert result["certificates"][0]["reason"] == f"no certificate in {gone}: nothing to revoke"
     assert not (tenant.workdir / "no-such.key").exists()
+
+
+# ---- state: revoked, revoke_reason: keyCompromise (signed with the certificate's own key) ---------
+
+
+def key_compromise_args(tenant: Tenant, dest: Path, **overrides) -> dict:
+    """A keyCompromise revocation: no account key at all (the request is signed with the certificate's key)."""
+    args = revocation_args(tenant, dest, revoke_reason="keyCompromise", **overrides)
+    del args["acme_account_key_path"]
+    return args
+
+
+def public_key_pem(path: Path) -> str:
+    """The public key of a private key file or of a certificate (PEM), as openssl prints it."""
+    command = ["openssl", "pkey", "-pubout", "-in", str(path)] if path.name == "privkey.pem" else \
+        ["openssl", "x509", "-noout", "-pubkey", "-in", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def public_key_sha256(path: Path) -> str:
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=public_key_pem(path).encode(),
+                         capture_output=True, check=True).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def compromised_record(dest: Path) -> list[dict]:
+    return json.loads((dest / "key-compromised.json").read_text())["compromised"]
+
+
+def test_key_compromise_check_mode_checks_the_key_and_sends_nothing(tenant, issued_for_revocation):
+    dest, serial = issued_for_revocation
+    rc, result, stats = run_certificate(key_compromise_args(tenant, dest), check=True, diff=True)
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
+    assert result["revoked"] and result["revocation_reason"] == "keyCompromise"
+    assert result["reason"] == ("would be revoked at the CA (keyCompromise, signed with the certificate's own key); "
+                                "nothing was sent")
+    assert result["diff"]["before"]["serial"] == serial
+    assert result["diff"]["after"] == {**result["diff"]["before"], "revoked": "keyCompromise",
+                                       "key": f"compromised (recorded in {dest / 'key-compromised.json'}, "
+                                              f"never reused)"}
+    assert pebble_status(tenant, serial)["Status"] == "Valid"  # pebble was sent nothing
+    assert not (dest / "key-compromised.json").exists()
+    assert "PRIVATE KEY" not in json.dumps(result)
+
+
+def test_key_compromise_is_signed_with_the_certificate_key_recorded_by_pebble_then_no_change(
+        tenant, issued_for_revocation):
+    dest, serial = issued_for_revocation
+    key_pem = (dest / "privkey.pem").read_text()
+    rc, result, stats = run_certificate(key_compromise_args(tenant, dest), diff=True)
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
+    assert result["revoked"]
+    assert result["reason"] == ("revoked at the CA (keyCompromise, signed with the certificate's own key); the key is "
+                                f"recorded as compromised in {dest / 'key-compromised.json'}")
+    status = pebble_status(tenant, serial)
+    assert (status["Status"], status["Reason"]) == ("Revoked", 1), status
+    record = compromised_record(dest)
+    assert [(entry["serial"], entry["reason"], entry["ca"]) for entry in record] == [
+        (serial, "keyCompromise", "revoked")]
+    assert record[0]["public_key_sha256"] == public_key_sha256(dest / "cert.pem")
+    assert oct(os.stat(dest / "key-compromised.json").st_mode & 0o777) == "0o644"
+    body = "".join(key_pem.splitlines()[1:-1])
+    for text in (json.dumps(result), (dest / "key-compromised.json").read_text()):
+        assert "PRIVATE KEY" not in text and body[:40] not in text
+    # Again: known from the record, so nothing is sent (a CA that does not even answer is not asked).
+    closed = free_port(5690, 5699)
+    rc, result, stats = run_certificate(key_compromise_args(tenant, dest,
+                                                            acme_directory=f"https://127.0.0.1:{closed}/dir"))
+    assert rc == 0 and stats["changed"] == 0, result.get("msg")
+    assert not result["revoked"]
+    assert result["reason"].startswith(f"already revoked for keyCompromise (serial {serial} revoked for keyCompromise "
+                                       f"at "), result["reason"]
+    assert pebble_status(tenant, serial)["RevokedAt"] == status["RevokedAt"]
+    assert len(compromised_record(dest)) == 1
+
+
+def test_key_compromise_with_another_key_fails_before_sending_anything(tenant, issued_for_revocation):
+    dest, serial = issued_for_revocation
+    own = (dest / "privkey.pem").read_bytes()
+    what = f"the certificate {dest.name} of tenant acmetest ({dest / 'cert.pem'}, serial {serial})"
+    closed = free_port(5690, 5699)  # a request, had one been sent first, would fail with "connection refused"
+    try:
+        (dest / "privkey.pem").write_bytes(subprocess.run(
+            ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            capture_output=True, check=True).stdout)
+        for directory in (f"https://127.0.0.1:{closed}/dir", tenant.acme["directory"]):
+            rc, result, _ = run_certificate(key_compromise_args(tenant, dest, acme_directory=directory))
+            assert rc != 0
+            assert result["msg"] == (f"{what}: the private key {dest / 'privkey.pem'} does not match the certificate "
+                                     f"(their public keys differ); keyCompromise is signed with the certificate's own "
+                                     f"key; nothing was sent"), result["msg"]
+        (dest / "privkey.pem").unlink()
+        rc, result, _ = run_certificate(key_compromise_args(tenant, dest))
+        assert rc != 0
+        assert result["msg"] == (f"{what}: its private key {dest / 'privkey.pem'} does not exist; keyCompromise is "
+                                 f"signed with the certificate's own key; nothing was sent"), result["msg"]
+        (dest / "privkey.pem").write_text("not a key")
+        rc, result, _ = run_certificate(key_compromise_args(tenant, dest))
+        assert rc != 0
+        assert result["msg"].startswith(f"{what}: its private key {dest / 'privkey.pem'} is not an unencrypted PEM "
+                                        f"private key"), result["msg"]
+        assert pebble_status(tenant, serial)["Status"] == "Valid"
+        assert not (dest / "key-compromised.json").exists()
+    finally:
+        (dest / "privkey.pem").write_bytes(own)
+
+
+def test_after_key_compromise_present_orders_a_new_key_and_certificate(tenant, issued_for_revocation):
+    dest, serial = issued_for_revocation
+    old_key = public_key_pem(dest / "privkey.pem")
+    rc, result, _ = run_certificate(key_compromise_args(tenant, dest))
+    assert rc == 0 and result["revoked"], result.get("msg")
+    # reuse_key asks to keep the key: a compromised one is never kept; the certificate is not due otherwise.
+    args = tenant.module_args(names=[f"revoke-{dest.name}.{tenant.zone}"], dest=str(dest), reuse_key=True)
+    rc, result, stats = run_certificate(args, check=True, diff=True)
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
+    assert result["reason"] == "key compromised: a new key and certificate would be ordered"
+    assert result["diff"]["after"]["renewal"] == "key compromised: a new key and certificate would be ordered"
+    assert certificate_serial(dest) == serial and public_key_pem(dest / "privkey.pem") == old_key
+    rc, result, stats = run_certificate(args)
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
+    assert result["renewed"] and result["reason"] == "key compromised: a new key and certificate were ordered"
+    new_serial = certificate_serial(dest)
+    assert new_serial != serial
+    assert public_key_pem(dest / "privkey.pem") != old_key
+    assert public_key_pem(dest / "cert.pem") == public_key_pem(dest / "privkey.pem")
+    assert openssl_verify(tenant.acme["issuing_root"], dest).returncode == 0
+    assert pebble_status(tenant, new_serial)["Status"] == "Valid"
+    assert pebble_status(tenant, serial)["Status"] == "Revoked"
+    # The record keeps the old key; the new certificate is left alone from now on (key reused as asked).
+    rc, result, stats = run_certificate(args)
+    assert rc == 0 and stats["changed"] == 0, result.get("msg")
+    assert [entry["serial"] for entry in compromised_record(dest)] == [serial]
+
+
+def test_pebble_itself_does_not_block_a_key_revoked_for_key_compromise(tenant, issued_for_revocation):
+    """Documents the lab CA: pebble 2.4 issues a new certificate for a key it revoked a certificate of for
+    keyCompromise (Let's Encrypt blocks such keys), which is why the module records the key itself. With the
+    record removed and reuse_key, the module sends the same key again, and pebble signs it."""
+    dest, serial = issued_for_revocation
+    old_key = public_key_pem(dest / "privkey.pem")
+    rc, result, _ = run_certificate(key_compromise_args(tenant, dest))
+    assert rc == 0 and result["revoked"], result.get("msg")
+    (dest / "key-compromised.json").unlink()
+    rc, result, _ = run_certificate(tenant.module_args(names=[f"revoke-{dest.name}.{tenant.zone}"], dest=str(dest),
+                                                       reuse_key=True, force=True))
+    assert rc == 0 and result["renewed"], result.get("msg")
+    assert certificate_serial(dest) != serial
+    assert public_key_pem(dest / "cert.pem") == old_key
+    assert pebble_status(tenant, certificate_serial(dest))["Status"] == "Valid"
+
+
+def test_key_compromise_of_a_certificate_revoked_already_records_the_key(tenant, issued_for_revocation):
+    """pebble 2.4 answers alreadyRevoked and keeps the first reason; the key is recorded all the same."""
+    dest, serial = issued_for_revocation
+    rc, result, _ = run_certificate(revocation_args(tenant, dest))
+    assert rc == 0 and result["revoked"], result.get("msg")
+    rc, result, stats = run_certificate(key_compromise_args(tenant, dest))
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
+    assert not result["revoked"]
+    assert result["reason"] == ("already revoked at the CA (it answered alreadyRevoked); the key is now recorded as "
+                                f"compromised in {dest / 'key-compromised.json'}")
+    assert [(entry["serial"], entry["ca"]) for entry in compromised_record(dest)] == [(serial, "alreadyRevoked")]
+    assert pebble_status(tenant, serial)["Reason"] == 5
+
+
+def test_key_compromise_for_rsa_and_p384_keys_in_one_batch(tenant):
+    """RS256 and ES384 JWS (the P-256 case is above), and the batch path (a key session per certificate)."""
+    base = tenant.workdir / "revoke" / f"batch-{secrets.token_hex(3)}"
+    entries = [{"names": [f"{kind}-{base.name}.{tenant.zone}"], "dest": str(base / kind), "key_type": kind}
+               for kind in ("rsa-2048", "ecdsa-p384")]
+    rc, result, _ = run_certificate(tenant.module_args(names=None, dest=None, certificates=entries))
+    assert rc == 0, result.get("msg")
+    serials = {entry["dest"]: certificate_serial(Path(entry["dest"])) for entry in entries}
+    args = key_compromise_args(tenant, base, certificates=[{"dest": entry["dest"]} for entry in entries])
+    del args["dest"]
+    rc, result, stats = run_certificate(args)
+    assert rc == 0 and stats["changed"] == 1, result.get("msg")
+    assert [entry["revoked"] for entry in result["certificates"]] == [True, True]
+    for dest, serial in serials.items():
+        status = pebble_status(tenant, serial)
+        assert (status["Status"], status["Reason"]) == ("Revoked", 1), (dest, status)
 
 
 # ---- playbooks/certificates.yml -------------------------------------------------------------------

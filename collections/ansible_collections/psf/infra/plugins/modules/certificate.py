@@ -22,9 +22,10 @@ description:
     C(<label>.<tenant>.<acme_zone>) (the acme-dns delegation pattern); when it is not, the task fails
     before ordering, naming the exact record to create (RV(delegation_records)).
   - C(http-01) writes the answer under O(webroot)C(/.well-known/acme-challenge/) and removes it after.
-  - "Idempotent: a certificate is ordered only when there is none, its names or key type differ, the
-    key does not match, it is within O(renew_before_days) of expiry (default: the last third of its
-    lifetime), or the CA's renewal information (ARI, RFC 9773) says so when the CA offers it."
+  - "Idempotent: a certificate is ordered only when there is none, its key is recorded as compromised
+    (C(key-compromised.json), see O(revoke_reason)), its names or key type differ, the key does not match,
+    it is within O(renew_before_days) of expiry (default: the last third of its lifetime), or the CA's
+    renewal information (ARI, RFC 9773) says so when the CA offers it."
   - Nothing in O(dest) changes until a complete certificate matching the key and the names is in
     hand; the files are then replaced atomically (temporary file and rename). The old certificate stays
     if anything fails.
@@ -38,6 +39,12 @@ description:
     succeeded). No certificate in O(dest), or an expired one, is nothing to revoke; a certificate the CA
     answers C(alreadyRevoked) for is no change. The account key must be the one of the account that
     ordered the certificate; the module looks that account up and never creates one.
+  - With O(revoke_reason=keyCompromise) the request is signed with the certificate's own private key
+    (C(privkey.pem) in O(dest), a JWS with its C(jwk), no account and no account key), after checking that
+    the key matches the certificate. The key is then recorded as compromised in
+    C(key-compromised.json) in O(dest) (serial, reason, time, the SHA-256 of the public key; no secret), and
+    a later O(state=present) on that O(dest) orders a new certificate with a new key (even with
+    O(reuse_key)); a recorded key is never used again.
 requirements:
   - acme
   - josepy
@@ -57,11 +64,15 @@ options:
     default: present
   revoke_reason:
     description:
-      - With O(state=revoked), the reason sent to the CA (RFC 5280 reason codes 0, 3, 4 and 5).
-      - C(keyCompromise) is not offered; Let's Encrypt only accepts it when the request is signed with the
-        certificate's own key, and this module signs with the account key.
+      - With O(state=revoked), the reason sent to the CA (RFC 5280 reason codes 0, 1, 3, 4 and 5).
+      - V(keyCompromise) (1) is signed with the certificate's own private key (C(privkey.pem) in O(dest),
+        which must match the certificate; a missing, unreadable or other key fails before anything is sent)
+        and needs no account key; Let's Encrypt accepts this reason only so. The key is recorded as
+        compromised in C(key-compromised.json) in O(dest), and the next O(state=present) orders a new
+        certificate with a new key. A certificate already recorded there is no change (nothing is sent).
+      - The other reasons are signed with the account key of the account that ordered the certificate.
     type: str
-    choices: [unspecified, affiliationChanged, superseded, cessationOfOperation]
+    choices: [unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation]
     default: unspecified
   names:
     description:
@@ -86,6 +97,7 @@ options:
     description:
       - Keep the existing private key when renewing (when it is of O(key_type)). By default every
         renewal gets a fresh key.
+      - A key recorded as compromised (O(revoke_reason=keyCompromise)) is never reused.
     type: bool
     default: false
   renew_before_days:
@@ -134,7 +146,9 @@ options:
   acme_account_key_path:
     description:
       - File holding the ACME account's private key (PEM). Created with mode 0600 (ECDSA P-256) when
-        missing.
+        missing (never for O(state=revoked)).
+      - One of O(acme_account_key_path) and O(acme_account_key_content) is required, except for a revocation
+        with O(revoke_reason=keyCompromise) (signed with the certificate's key).
     type: path
   acme_account_key_content:
     description: The ACME account's private key itself (PEM), for example from ansible-vault.
@@ -175,19 +189,28 @@ attributes:
         would go (or which delegation records are missing); contacts the CA only for ARI.
       - With O(state=revoked), reads the certificate and the account key and says which certificate would
         be revoked; sends nothing to the CA (so it cannot know whether the CA revoked it already).
+      - With O(revoke_reason=keyCompromise), reads the certificate and its private key and checks that they
+        match instead (no account key); a certificate already recorded in C(key-compromised.json) is no change.
+      - "With O(state=present), a certificate whose key is recorded as compromised is reported as
+        C(key compromised: a new key and certificate would be ordered)."
   diff_mode:
     support: full
     description:
       - Shows the current certificate's names, key type and dates against what would be ordered.
-      - With O(state=revoked), the certificate before and with C(revoked) (the reason) after.
+      - With O(state=revoked), the certificate before and with C(revoked) (the reason) after; with
+        O(revoke_reason=keyCompromise) also C(key) (compromised, where it is recorded).
   idempotent:
     support: full
     description:
       - A certificate that is not due is left alone (C(changed=false)).
       - With O(state=revoked), no certificate in O(dest), an expired one, or one the CA answers
         C(alreadyRevoked) for, is C(changed=false).
+      - With O(revoke_reason=keyCompromise), a certificate already recorded in C(key-compromised.json) is
+        C(changed=false) without a request; recording a key (even of a certificate the CA had revoked already,
+        or of an expired one, which is not sent) is a change.
 notes:
-  - The ACME account key and the certificate keys are never returned or logged.
+  - The ACME account key and the certificate keys are never returned or logged; C(key-compromised.json) holds
+    only the SHA-256 of the public key.
   - The TSIG secret and the account key content are C(no_log) options.
   - The role C(certificate_deploy) installs the certificates on the tenant's VMs and reloads what uses
     them; C(playbooks/certificates.yml) runs both daily.
@@ -243,6 +266,15 @@ EXAMPLES = r"""
     acme_account_key_path: /srv/psf-infra/acme/account.key
   delegate_to: localhost
 
+- name: A certificate whose key leaked (signed with that key; the next run orders a new key and certificate)
+  psf.infra.certificate:
+    state: revoked
+    revoke_reason: keyCompromise
+    dest: /srv/psf-infra/certificates/pyladies/site
+    tenant: pyladies
+    acme_directory: "{{ psf_acme_directory }}"
+  delegate_to: localhost
+
 - name: Every tenant's certificates, one account, in parallel
   psf.infra.certificate:
     certificates: "{{ psf_tenants | psf.infra.tenant_certificates | map('combine', {'dest': ...}) }}"
@@ -267,6 +299,10 @@ revocation_reason:
   returned: single certificate, O(state=revoked)
   type: str
   sample: cessationOfOperation
+compromised_key_record:
+  description: The file recording compromised keys (C(key-compromised.json) in O(dest)).
+  returned: single certificate, O(state=revoked) with O(revoke_reason=keyCompromise)
+  type: str
 reason:
   description: Why the certificate was (or would be) renewed or revoked, or why it was left alone.
   returned: single certificate
@@ -364,8 +400,10 @@ ARGUMENT_SPEC = ACME_DNS.merge(ArgumentSpec({
     "timeout": {"type": "int", "default": 120},
 },
     mutually_exclusive=[("names", "certificates"), ("acme_account_key_path", "acme_account_key_content")],
-    # names is checked by the present state (job_from_params): revoked needs dest alone
-    required_one_of=[("names", "dest", "certificates"), ("acme_account_key_path", "acme_account_key_content")],
+    # names is checked by the present state (job_from_params): revoked needs dest alone; the account key is
+    # checked by a revocation when its reason needs it (keyCompromise is signed with the certificate's key)
+    required_one_of=[("names", "dest", "certificates")],
+    required_if=[("state", "present", ("acme_account_key_path", "acme_account_key_content"), True)],
     required_by={"names": "dest"},
 ))
 

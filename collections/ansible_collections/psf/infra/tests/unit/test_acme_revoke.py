@@ -161,7 +161,7 @@ def test_a_file_that_is_not_a_certificate_is_named(tmp_path):
 
 def test_an_unknown_reason_is_refused_naming_the_option():
     with pytest.raises(InvalidInput) as caught:
-        runner.revocation_job_from_params({"dest": "/x/web", "revoke_reason": "keyCompromise"},
+        runner.revocation_job_from_params({"dest": "/x/web", "revoke_reason": "privilegeWithdrawn"},
                                           field="certificates[0]")
     assert caught.value.field == "certificates[0].revoke_reason"
 

@@ -8,5 +8,6 @@
 - ``protocol``: the ``acme`` library with badNonce, Retry-After and one deadline handled.
 - ``dns01``: publishing, awaiting (every server) and removing TXT records with ``module_utils.dns``.
 - ``files``: atomic writes; ``issue``: the whole flow for one certificate.
+- ``revoke``: ``state: revoked``; ``compromised``: the record of keys revoked for keyCompromise.
 - ``runner``: module options to jobs and results; ``deps``: are the libraries importable.
 """

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ansible_collections.psf.infra.plugins.module_utils.acme import files, keys
+from ansible_collections.psf.infra.plugins.module_utils.acme import compromised, files, keys
 from ansible_collections.psf.infra.plugins.module_utils.acme.certfacts import (
     CertificateFacts,
     certificate_facts,
@@ -25,7 +25,12 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.certfacts import (
 from ansible_collections.psf.infra.plugins.module_utils.acme.delegation import normalize_names
 from ansible_collections.psf.infra.plugins.module_utils.acme.dns01 import PublishError
 from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import AcmeSession, Deadline
-from ansible_collections.psf.infra.plugins.module_utils.acme.renewal import RenewalDecision, decide_renewal
+from ansible_collections.psf.infra.plugins.module_utils.acme.renewal import (
+    KEY_COMPROMISED_DONE,
+    KEY_COMPROMISED_PLAN,
+    RenewalDecision,
+    decide_renewal,
+)
 from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, PsfInfraError
 
 try:
@@ -128,6 +133,12 @@ class Existing:
     key: Any
     facts: CertificateFacts | None
     key_matches: bool
+    #: the entries of <dest>/key-compromised.json, and the one naming this certificate or key (if any)
+    compromised_entries: list[dict] = field(default_factory=list)
+    compromised: dict | None = None
+
+    def key_is_compromised(self, private_key) -> bool:
+        return compromised.find(self.compromised_entries, public_keys=(private_key,)) is not None
 
 
 def read_existing(job: CertificateJob) -> Existing:
@@ -147,14 +158,18 @@ def read_existing(job: CertificateJob) -> Existing:
             key = None
     matches = bool(certificate is not None and key is not None and keys.public_key_matches(key, certificate))
     facts = certificate_facts(certificate) if certificate is not None else None
-    return Existing(certificate, cert_pem, key, facts, matches)
+    entries = compromised.read_entries(job.dest)  # unreadable: fails, a compromised key must not slip back
+    known = compromised.find(entries, serial=facts.serial if facts else None,
+                             public_keys=(certificate.public_key() if certificate is not None else None, key))
+    return Existing(certificate, cert_pem, key, facts, matches, entries, known)
 
 
 def decide(job: CertificateJob, existing: Existing, now: datetime.datetime,
            ari_renewal_time: datetime.datetime | None = None) -> RenewalDecision:
     return decide_renewal(existing.facts, names=job.names, key_type=job.key_type, now=now,
                           renew_before_days=job.renew_before_days, key_matches=existing.key_matches,
-                          ari_renewal_time=ari_renewal_time, force=job.force)
+                          ari_renewal_time=ari_renewal_time, force=job.force,
+                          key_compromised=existing.compromised is not None)
 
 
 def _http01_publish(job: CertificateJob, answers: list[ChallengeAnswer], written: list[str]) -> None:
@@ -208,7 +223,8 @@ def issue(job: CertificateJob, session: AcmeSession, dns: Dns01Publisher | None,
           existing: Existing) -> tuple[CertificateFacts, list[dict], list[str]]:
     """Order and write a new certificate; returns its facts, the challenges answered and warnings."""
     session.ensure_account()
-    if job.reuse_key and existing.key is not None and keys.key_type_of(existing.key) == job.key_type:
+    if (job.reuse_key and existing.key is not None and keys.key_type_of(existing.key) == job.key_type
+            and not existing.key_is_compromised(existing.key)):  # a compromised key is never reused
         private_key = existing.key
     else:
         private_key = keys.generate_key(job.key_type)
@@ -340,8 +356,13 @@ def ensure_certificate(job: CertificateJob, sessions: SessionSource, dns: Dns01P
         if dns is None:
             raise PsfInfraError("dns-01 needs the DNS settings (dns_servers and the TSIG key)")
         placements = dns.check_names(job.names, job.tenant)
+    if existing.compromised is not None:
+        notes.append(f"the key of the certificate in {job.dest} is recorded as compromised in "
+                     f"{compromised.marker_path(job.dest)} ({compromised.describe(existing.compromised)})")
     if check_mode:
         return Outcome(True, decision, existing.facts, notes, placements)
+    if decision.reason == KEY_COMPROMISED_PLAN:
+        decision = RenewalDecision(True, KEY_COMPROMISED_DONE)
     session = sessions.for_thread() if cloned else sessions.base()
     before = dict(session.net.retries)
     facts, answered, warnings = issue(job, session, dns, existing)

@@ -42,10 +42,12 @@ RETRYABLE_PROBLEMS = frozenset({"badNonce", "rateLimited", "serverInternal"})
 # See AcmeSession.new_order.
 _NEW_ORDER_LOCK = threading.Lock()
 
-#: The revocation reasons (RFC 5280 section 5.3.1 codes) a revocation signed with the account key may
-#: carry (RFC 8555 section 7.6). keyCompromise (1) is left out: Let's Encrypt accepts it only when the
-#: request is signed with the certificate's own key, which this module does not do.
-REVOCATION_REASONS = {"unspecified": 0, "affiliationChanged": 3, "superseded": 4, "cessationOfOperation": 5}
+#: The revocation reasons offered (RFC 5280 section 5.3.1 codes, RFC 8555 section 7.6). keyCompromise (1)
+#: is signed with the certificate's own key (a JWS with its ``jwk``, no account: Let's Encrypt accepts that
+#: reason only so); the others with the account key of the account that ordered the certificate.
+REVOCATION_REASONS = {"unspecified": 0, "keyCompromise": 1, "affiliationChanged": 3, "superseded": 4,
+                      "cessationOfOperation": 5}
+KEY_COMPROMISE = "keyCompromise"
 
 
 class Deadline:
@@ -273,8 +275,12 @@ class AcmeSession:
         return self.account_uri
 
     def revoke(self, certificate, reason: int, doing: str) -> bool:
-        """Revoke ``certificate`` (a cryptography x509.Certificate) with the account key (RFC 8555 section
-        7.6, ``revokeCert``); True when the CA revoked it now, False when it answered ``alreadyRevoked``."""
+        """Revoke ``certificate`` (a cryptography x509.Certificate) with this session's key (RFC 8555 section
+        7.6, ``revokeCert``); True when the CA revoked it now, False when it answered ``alreadyRevoked``.
+
+        With an account (``find_account``) the JWS carries its ``kid``; without one (a session opened with the
+        certificate's own private key) the acme library's ClientNetwork puts the key itself in the ``jwk``
+        header, which is what a CA checks against the certificate's public key."""
 
         def send() -> bool:
             try:

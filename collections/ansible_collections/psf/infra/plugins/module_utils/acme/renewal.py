@@ -10,6 +10,11 @@ from dataclasses import dataclass
 
 from ansible_collections.psf.infra.plugins.module_utils.acme.certfacts import CertificateFacts
 
+#: the reason when the current certificate's key is recorded as compromised (module_utils/acme/compromised.py),
+#: as planned (check mode, decide_renewal) and once done
+KEY_COMPROMISED_PLAN = "key compromised: a new key and certificate would be ordered"
+KEY_COMPROMISED_DONE = "key compromised: a new key and certificate were ordered"
+
 
 @dataclass(frozen=True)
 class RenewalDecision:
@@ -35,15 +40,20 @@ def decide_renewal(
     key_matches: bool = True,
     ari_renewal_time: datetime.datetime | None = None,
     force: bool = False,
+    key_compromised: bool = False,
 ) -> RenewalDecision:
     """Whether to order a new certificate, and why (first reason wins, most fundamental first).
 
     ``existing`` is None when there is no readable certificate. ``key_matches`` is False when the
     private key file is missing or does not belong to the certificate. ``ari_renewal_time`` is the
     time the CA's renewal information (RFC 9773) picked inside its suggested window, if offered.
+    ``key_compromised`` is True when the certificate or its key is recorded as compromised (revoked for
+    keyCompromise): nothing else matters then, not even ``force`` or the CA's opinion.
     """
     if existing is None:
         return RenewalDecision(True, "no certificate yet")
+    if key_compromised:
+        return RenewalDecision(True, KEY_COMPROMISED_PLAN)
     if not key_matches:
         return RenewalDecision(True, "the private key is missing or does not match the certificate")
     wanted = frozenset(name.lower() for name in names)

@@ -8,6 +8,12 @@ is nothing to revoke (no request). The request is signed with the account key (t
 ordered the certificate: the CA refuses another one); a CA answering ``alreadyRevoked`` is no change.
 Check mode reads the file and the account key and sends nothing. The files are never touched: removing
 them is the caller's (playbooks/offboard.yml removes them once every revocation succeeded).
+
+``keyCompromise`` is different: the request is signed with the certificate's own private key
+(``<dest>/privkey.pem``, checked against the certificate before anything is sent; no account), and the
+key is then recorded as compromised in ``<dest>/key-compromised.json`` (module_utils/acme/compromised.py),
+which ``state: present`` honours with a new key and certificate. A certificate already in that record is
+no change and needs neither the key nor the CA.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.psf.infra.plugins.module_utils.acme import files
+from ansible_collections.psf.infra.plugins.module_utils.acme import compromised, files, keys
 from ansible_collections.psf.infra.plugins.module_utils.acme.certfacts import certificate_facts
 from ansible_collections.psf.infra.plugins.module_utils.acme.issue import (
     CERT_FILE,
@@ -27,7 +33,7 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.issue import (
     KEY_FILE,
     SessionSource,
 )
-from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import REVOCATION_REASONS
+from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import KEY_COMPROMISE, REVOCATION_REASONS
 from ansible_collections.psf.infra.plugins.module_utils.errors import BackendUnavailable, PsfInfraError
 
 try:
@@ -75,7 +81,7 @@ class RevocationOutcome:
     retries: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self, job: RevocationJob) -> dict:
-        return {
+        result = {
             "changed": self.changed,
             "revoked": self.revoked,
             "reason": self.reason,
@@ -88,6 +94,9 @@ class RevocationOutcome:
             "notes": self.notes,
             "acme_retries": self.retries,
         }
+        if job.reason == KEY_COMPROMISE:
+            result["compromised_key_record"] = compromised.marker_path(job.dest)
+        return result
 
 
 def naming(error: PsfInfraError, what: str) -> PsfInfraError:
@@ -100,6 +109,7 @@ def naming(error: PsfInfraError, what: str) -> PsfInfraError:
 
 def revoke_certificate(job: RevocationJob, sessions: SessionSource, *, check_mode: bool, cloned: bool = False,
                        account_key_check: Callable[[], Any] | None = None,
+                       key_sessions: Callable[[Any], Any] | None = None,
                        now: datetime.datetime | None = None) -> RevocationOutcome:
     """Revoke the certificate in ``job.dest`` unless there is none, it expired, or the CA has it revoked."""
     now = now or datetime.datetime.now(datetime.UTC)
@@ -112,6 +122,8 @@ def revoke_certificate(job: RevocationJob, sessions: SessionSource, *, check_mod
     except ValueError:
         raise PsfInfraError(f"{job.what()}: {cert_path} is not a PEM certificate; nothing was revoked") from None
     facts = certificate_facts(certificate)
+    if job.reason == KEY_COMPROMISE:
+        return revoke_for_key_compromise(job, certificate, facts, key_sessions, check_mode=check_mode, now=now)
     if facts.not_after <= now:
         return RevocationOutcome(False, False, f"expired on {facts.not_after.isoformat()}: nothing to revoke",
                                  facts)
@@ -136,3 +148,87 @@ def revoke_certificate(job: RevocationJob, sessions: SessionSource, *, check_mod
         return RevocationOutcome(True, True, f"revoked at the CA ({job.reason})", facts, retries=retries)
     return RevocationOutcome(False, False, "already revoked at the CA (it answered alreadyRevoked): nothing to do",
                              facts, retries=retries)
+
+
+def certificate_key(job: RevocationJob, certificate: x509.Certificate, what: str):
+    """The certificate's own private key (``<dest>/privkey.pem``), checked against the certificate; every
+    failure names the tenant, the certificate and the key file, and comes before any request."""
+    path = job.path(KEY_FILE)
+    why = "keyCompromise is signed with the certificate's own key; nothing was sent"
+    try:
+        pem = files.read_or_none(path)
+    except OSError as error:
+        raise PsfInfraError(f"{what}: its private key {path} cannot be read ({error.strerror}); {why}") from None
+    if pem is None:
+        raise PsfInfraError(f"{what}: its private key {path} does not exist; {why}")
+    try:
+        private_key = keys.load_key(pem, what=f"its private key {path}")
+    except PsfInfraError as error:
+        raise PsfInfraError(f"{what}: {error}; {why}") from None
+    key_type = keys.key_type_of(private_key)
+    if key_type not in keys.KEY_TYPES:
+        raise PsfInfraError(f"{what}: its private key {path} is a {key_type} key, which this module does not "
+                            f"sign with (one of {', '.join(keys.KEY_TYPES)}); nothing was sent")
+    if not keys.public_key_matches(private_key, certificate):
+        raise PsfInfraError(f"{what}: the private key {path} does not match the certificate (their public keys "
+                            f"differ); {why}")
+    return private_key
+
+
+def revoke_for_key_compromise(job: RevocationJob, certificate: x509.Certificate, facts: Any,
+                              key_sessions: Callable[[Any], Any] | None, *, check_mode: bool,
+                              now: datetime.datetime) -> RevocationOutcome:
+    """Revoke with the certificate's own key (a JWS with its ``jwk``, no account), then record the key as
+    compromised in ``<dest>/key-compromised.json``. Already recorded: no change, no key read, no request."""
+    what = job.what(facts.serial)
+    marker = compromised.marker_path(job.dest)
+    try:
+        known = compromised.find(compromised.read_entries(job.dest), serial=facts.serial)
+    except PsfInfraError as error:
+        raise naming(error, what) from None
+    if known is not None:
+        return RevocationOutcome(False, False, f"already revoked for keyCompromise ({compromised.describe(known)}, "
+                                               f"recorded in {marker}): nothing to do", facts)
+    entry = {"serial": facts.serial, "reason": KEY_COMPROMISE, "revoked_at": now.isoformat(timespec="seconds"),
+             "public_key_sha256": compromised.public_key_sha256(certificate.public_key()),
+             "names": sorted(facts.names)}
+    if facts.not_after <= now:  # nothing to send, but the key must still never be used again
+        if check_mode:
+            return RevocationOutcome(True, False, f"expired on {facts.not_after.isoformat()}: nothing to revoke at "
+                                                  f"the CA; its key would be recorded as compromised in {marker}",
+                                     facts)
+        record(job, {**entry, "ca": "not sent: expired"}, what, "")
+        return RevocationOutcome(True, False, f"expired on {facts.not_after.isoformat()}: nothing to revoke at the "
+                                              f"CA; its key is recorded as compromised in {marker}", facts)
+    private_key = certificate_key(job, certificate, what)
+    if check_mode:
+        return RevocationOutcome(True, True, "would be revoked at the CA (keyCompromise, signed with the "
+                                             "certificate's own key); nothing was sent", facts)
+    if key_sessions is None:
+        raise PsfInfraError(f"{what}: no CA session for a revocation signed with the certificate's key")
+    try:
+        session = key_sessions(private_key)
+        revoked = session.revoke(certificate, REVOCATION_REASONS[KEY_COMPROMISE],
+                                 f"revoking {what} (signed with its own key)")
+    except PsfInfraError as error:
+        raise error if what in str(error) else naming(error, what) from None
+    retries = dict(session.net.retries)
+    if revoked:
+        record(job, {**entry, "ca": "revoked"}, what, "it was revoked at the CA")
+        return RevocationOutcome(True, True, f"revoked at the CA (keyCompromise, signed with the certificate's own "
+                                             f"key); the key is recorded as compromised in {marker}", facts,
+                                 retries=retries)
+    record(job, {**entry, "ca": "alreadyRevoked"}, what, "the CA had it revoked already")
+    return RevocationOutcome(True, False, f"already revoked at the CA (it answered alreadyRevoked); the key is now "
+                                          f"recorded as compromised in {marker}", facts, retries=retries)
+
+
+def record(job: RevocationJob, entry: dict, what: str, done: str) -> None:
+    try:
+        compromised.record(job.dest, entry)
+    except (OSError, PsfInfraError) as error:
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        head = f"{done}, but" if done else "nothing was sent, but"
+        raise PsfInfraError(f"{what}: {head} recording its key as compromised in "
+                            f"{compromised.marker_path(job.dest)} failed ({detail}); run the revocation again "
+                            f"(no certificate with this key may be ordered until it is recorded)") from None

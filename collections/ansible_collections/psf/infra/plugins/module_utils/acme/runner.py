@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from ansible_collections.psf.infra.plugins.module_utils.acme.issue import (
     ensure_certificate,
     read_existing,
 )
-from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import AcmeSession, Deadline
+from ansible_collections.psf.infra.plugins.module_utils.acme.protocol import KEY_COMPROMISE, AcmeSession, Deadline
 from ansible_collections.psf.infra.plugins.module_utils.acme.revoke import (
     DEFAULT_REASON,
     RevocationJob,
@@ -55,8 +56,13 @@ class Environment:
     caa_check: Callable[[list[str]], list[str]] | None = None
 
 
+ACCOUNT_KEY_OPTIONS = "acme_account_key_path or acme_account_key_content"
+
+
 def load_account_key(params: dict, *, check_mode: bool):
     """The account key from the vault content or the key file (created 0600 when missing)."""
+    if not params.get("acme_account_key_content") and not params.get("acme_account_key_path"):
+        raise InvalidInput(f"one of {ACCOUNT_KEY_OPTIONS} is required", field="acme_account_key_path")
     if params.get("acme_account_key_content"):
         return keys.load_key(params["acme_account_key_content"].encode("utf-8"), what="acme_account_key_content")
     path = params["acme_account_key_path"]
@@ -71,6 +77,10 @@ def load_account_key(params: dict, *, check_mode: bool):
 
 def existing_account_key(params: dict):
     """The account key for a revocation: never created (a new key has no account that ordered anything)."""
+    if not params.get("acme_account_key_content") and not params.get("acme_account_key_path"):
+        raise InvalidInput(f"one of {ACCOUNT_KEY_OPTIONS} is required to revoke for this reason (only "
+                           f"keyCompromise is signed with the certificate's own key); nothing was revoked",
+                           field="acme_account_key_path")
     if params.get("acme_account_key_content"):
         return keys.load_key(params["acme_account_key_content"].encode("utf-8"), what="acme_account_key_content")
     path = params["acme_account_key_path"]
@@ -173,6 +183,8 @@ def run_job(job: CertificateJob, environment: Environment, *, check_mode: bool, 
 class RevocationEnvironment:
     sessions: SessionSource
     account_key: Callable[[], object]
+    #: a session signing with a certificate's own private key (no account: a ``jwk`` JWS), for keyCompromise
+    key_sessions: Callable[[object], AcmeSession] | None = None
 
 
 def build_revocation_environment(params: dict) -> RevocationEnvironment:
@@ -190,7 +202,22 @@ def build_revocation_environment(params: dict) -> RevocationEnvironment:
         return AcmeSession(params["acme_directory"], account_key(), ca_bundle=params.get("acme_ca_bundle"),
                            email=params.get("acme_account_email"), deadline=deadline)
 
-    return RevocationEnvironment(SessionSource(open_session, timeout=params.get("timeout") or 120), account_key)
+    directories: list = []  # the directory, read once and shared by the sessions of every certificate
+    directory_lock = threading.Lock()
+
+    def key_session(private_key) -> AcmeSession:
+        with directory_lock:
+            directory = directories[0] if directories else None
+        session = AcmeSession(params["acme_directory"], private_key, ca_bundle=params.get("acme_ca_bundle"),
+                              email=None, deadline=Deadline(params.get("timeout") or 120, "psf.infra.certificate"),
+                              directory=directory)
+        with directory_lock:
+            if not directories:
+                directories.append(session.directory)
+        return session
+
+    return RevocationEnvironment(SessionSource(open_session, timeout=params.get("timeout") or 120), account_key,
+                                 key_session)
 
 
 def revocation_job_from_params(params: dict, *, field: str) -> RevocationJob:
@@ -209,9 +236,13 @@ def run_revocation(job: RevocationJob, environment: RevocationEnvironment, *, ch
                    cloned: bool) -> dict:
     """Revoke one certificate; the result (and its diff) as the module returns it."""
     outcome = revoke_certificate(job, environment.sessions, check_mode=check_mode, cloned=cloned,
-                                 account_key_check=environment.account_key)
+                                 account_key_check=environment.account_key, key_sessions=environment.key_sessions)
     result = outcome.as_dict(job)
     before = outcome.facts.as_dict() if outcome.facts is not None else {}
-    after = {**before, "revoked": job.reason} if outcome.changed else before
+    after = before
+    if outcome.changed:
+        after = {**before, "revoked": job.reason}
+        if job.reason == KEY_COMPROMISE:  # the key is never used again: the next state=present re-keys
+            after["key"] = f"compromised (recorded in {result['compromised_key_record']}, never reused)"
     result["diff"] = {"before": before, "after": after}
     return result
