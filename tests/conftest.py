@@ -117,7 +117,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 SERIAL_LAB_MODULES = frozenset({
     "test_site.py", "test_nameserver_lab.py", "test_certificate.py", "test_registry_lab.py",
     "test_domain_lab.py", "test_runner_lab.py",
-    "test_dnssec_rollover.py", "test_decommission_lab.py", "test_offboard_lab.py", "test_vm_dns_lab.py",
+    "test_dnssec_rollover.py", "test_offboard_lab.py", "test_vm_dns_lab.py",
 })
 
 
