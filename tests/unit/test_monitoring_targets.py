@@ -88,6 +88,12 @@ def test_node_targets_use_vm_address_then_ansible_host_then_name():
     ]
 
 
+def test_node_targets_honour_the_hosts_own_exporter_port():
+    hostvars = {**HOSTVARS, "ns1": {**HOSTVARS["ns1"], "monitoring_agent_port": 19100}}
+    groups = monitoring.node_targets(["ns1", "monitor"], hostvars, 9100)
+    assert [g["targets"] for g in groups] == [["monitor:9100"], ["198.51.100.1:19100"]]
+
+
 def test_ssh_targets_honour_ansible_port():
     groups = monitoring.ssh_targets(["db1.packaging", "ns1"], HOSTVARS, 22)
     assert [g["targets"] for g in groups] == [["[2001:db8::5]:2222"], ["198.51.100.1:22"]]

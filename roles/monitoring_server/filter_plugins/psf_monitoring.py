@@ -50,7 +50,9 @@ def host_labels(hostname: str, hostvars: Mapping[str, Any]) -> dict[str, str]:
 def node_targets(
     hosts: Iterable[str], hostvars: Mapping[str, Any], port: int, backup_hosts: Iterable[str] = ()
 ) -> list[dict[str, Any]]:
-    """file_sd groups for the node exporters: one group per host, sorted by host name.
+    """file_sd groups for the node exporters: one group per host, sorted by host name, at the
+    host's `monitoring_agent_port` where the inventory sets one (the port its exporter listens on),
+    else `port`.
 
     Hosts in `backup_hosts` carry backup_client="true", which the BackupNeverReported alert
     uses to tell "no backup metric yet" from "this host is not backed up".
@@ -61,7 +63,8 @@ def node_targets(
         labels = host_labels(h, hostvars)
         if h in backed_up:
             labels["backup_client"] = "true"
-        groups.append({"targets": [_join_host_port(_host_address(h, hostvars), port)], "labels": labels})
+        agent_port = int(hostvars.get(h, {}).get("monitoring_agent_port") or port)
+        groups.append({"targets": [_join_host_port(_host_address(h, hostvars), agent_port)], "labels": labels})
     return groups
 
 
