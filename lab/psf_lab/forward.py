@@ -13,15 +13,19 @@ monitoring machine's namespace lets Prometheus scrape a guest (docs/vms.md, "Gue
 machines"). Nothing listens outside the namespaces named, and loopback stays the host's only target.
 
 It prints `listening HOST:PORT` on its standard output once the socket is bound (start() waits for
-that line), then runs until it is terminated. Standard library only: it runs with any python3.
+that line), then runs until it is terminated. start() gives it a session of its own, and stop()
+ends that whole process group: the forwarder and the commands of the connections still open.
+Standard library only: it runs with any python3.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 
 
@@ -49,7 +53,8 @@ def start(prefix: Sequence[str], host: str, port: int, command: Sequence[str],
     """Start a forwarder under ``prefix`` (the command that puts it into its namespace, such as
     ``ip netns exec psflab``) and return once it listens; stop it with ``stop()``."""
     argv = [*prefix, python, os.path.abspath(__file__), host, str(port), "--", *command]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
     assert process.stdout is not None
     line = process.stdout.readline()  # its first line, or nothing when it died before listening
     if line.strip() != f"listening {host}:{port}":
@@ -60,13 +65,31 @@ def start(prefix: Sequence[str], host: str, port: int, command: Sequence[str],
 
 
 def stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.terminate()
+    """End the forwarder and every connection's command (its process group, start()'s session):
+    SIGTERM, then SIGKILL for what is left after 5 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:  # nothing of the group is left
+            break
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            process.poll()  # the forwarder leads the group: reaped, it no longer counts
+            if not _group_alive(process.pid):
+                break
+            time.sleep(0.05)
+        else:
+            continue
+        break
+    process.wait(timeout=5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def main(argv: Sequence[str]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -105,3 +106,59 @@ def test_a_port_in_use_is_an_error_naming_it(echo):
 
 def test_usage():
     assert forward.main(["127.0.0.1", "1"]) == 2
+
+
+def relays_of(port: int) -> list[int]:
+    """The PIDs of the relay processes that connect to ``port``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if proc.name.isdigit() and argv[1:2] == [RELAY.encode()] and str(port).encode() in argv:
+            found.append(int(proc.name))
+    return found
+
+
+def test_stop_ends_the_commands_of_connections_still_open(echo):
+    port = free_port()
+    process = forward.start([], "127.0.0.1", port, [sys.executable, RELAY, "127.0.0.1", str(echo)])
+    client = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        client.sendall(b"still here\n")
+        assert client.recv(100) == b"STILL HERE\n"
+        assert len(relays_of(echo)) == 1  # the open connection's relay
+        forward.stop(process)
+        assert process.returncode is not None
+        assert relays_of(echo) == []
+        assert client.recv(100) == b""  # its connection was closed with it
+    finally:
+        client.close()
+        forward.stop(process)
+
+
+class Mute(socketserver.BaseRequestHandler):
+    """Reads to the end of input and then neither answers nor closes (a peer gone silent)."""
+
+    def handle(self) -> None:
+        while self.request.recv(4096):
+            pass
+        self.server.quiet.wait(30)
+
+
+def test_the_relay_gives_up_on_an_answer_that_never_ends_after_linger(tmp_path):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Mute)
+    server.daemon_threads = True
+    server.quiet = threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    code = (f"import sys; sys.path.insert(0, {str(LAB / 'psf_lab')!r}); import relay; relay.LINGER = 0.5; "
+            f"sys.exit(relay.relay('127.0.0.1', {server.server_address[1]}))")
+    try:
+        # stdin ends at once (the client is done); the peer stays open: the relay ends after LINGER
+        done = subprocess.run([sys.executable, "-c", code], input=b"", capture_output=True, timeout=20, check=False)
+        assert done.returncode == 0, done.stderr
+    finally:
+        server.quiet.set()
+        server.shutdown()
+        server.server_close()
