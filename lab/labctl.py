@@ -65,7 +65,6 @@ from psf_lab.zones import (
     delegate_zone,
     registry_view,
     remove_zone,
-    undelegate_reverse_zones,
     undelegate_zone,
     wait_signed,
 )
@@ -124,7 +123,6 @@ __all__ = [
     "stubs_config",
     "sync_resolver",
     "tsig_key",
-    "undelegate_reverse_zones",
     "undelegate_zone",
     "up",
     "wait_signed",

@@ -113,19 +113,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # primary's zone list at once would race, the end-to-end test's module-scoped fixture (the lab
 # machines) must live on one worker, and pebble 2.4 deadlocks when new orders from two processes
 # interleave (see plugins/module_utils/acme/protocol.py); test_registry_lab.py compares the primary's
-# zone list before and after a refused run; test_vm_guest_lab.py converges the lab's backup and
-# monitoring machines and the zone list for its libvirt guest (and shares libvirtd with the modules
-# below through libvirt_support.py). Every other test is scheduled on its own.
+# zone list before and after a refused run. Every other test is scheduled on its own.
 SERIAL_LAB_MODULES = frozenset({
     "test_site.py", "test_nameserver_lab.py", "test_certificate.py", "test_registry_lab.py",
     "test_domain_lab.py", "test_runner_lab.py",
-    "test_dnssec_rollover.py", "test_offboard_lab.py", "test_vm_dns_lab.py", "test_vm_guest_lab.py",
+    "test_dnssec_rollover.py", "test_offboard_lab.py", "test_vm_dns_lab.py",
 })
 
 
 # The modules that use the lab's libvirtd run one after another on one worker too: libvirtd is
-# started by its first user and stopped after its last (libvirt_support.py), and test_vm_libvirt.py
-# restarts it under a running guest (waiting for test_vm_guest_lab.py's calls to end).
+# started by its first user and stopped after its last (libvirt_support.py, which also lets another
+# worker share it), and test_vm_libvirt.py restarts it under a running guest.
 LIBVIRT_MODULES = frozenset({"test_vm_libvirt.py", "test_hypervisor_playbook.py", "test_vm_image_boot.py"})
 
 

@@ -1,6 +1,6 @@
 """The lab's libvirtd for the tests that use it (test_vm_libvirt.py, test_hypervisor_playbook.py,
-test_vm_image_boot.py on one pytest-xdist worker, one after another; test_vm_guest_lab.py on the
-serial lab worker, as it uses the lab's backup and monitoring machines: tests/conftest.py): started
+test_vm_image_boot.py on one pytest-xdist worker, one after another, tests/conftest.py; a test on
+another worker may use it at the same time, as branch libvirt-guest-lab's guest test does): started
 by the first test that needs it when it is not running, stopped when the last of them is done (each
 user is a file in `.lab/libvirt/users/`, under a lock), left running when someone else started it;
 a restart of libvirtd (test_vm_libvirt.py) waits for the other worker's libvirt calls to end
