@@ -121,9 +121,8 @@ SERIAL_LAB_MODULES = frozenset({
 })
 
 
-# The modules that use the lab's libvirtd run one after another on one worker too: libvirtd is
-# started by its first user and stopped after its last (libvirt_support.py, which also lets another
-# worker share it), and test_vm_libvirt.py restarts it under a running guest.
+# The modules that use the lab's libvirtd run one after another on one worker too: each starts it
+# when it is not running and stops it after, and test_vm_libvirt.py restarts it under a running guest.
 LIBVIRT_MODULES = frozenset({"test_vm_libvirt.py", "test_hypervisor_playbook.py", "test_vm_image_boot.py"})
 
 

@@ -72,16 +72,19 @@ def stop(process: subprocess.Popen[str]) -> None:
             os.killpg(process.pid, sig)
         except ProcessLookupError:  # nothing of the group is left
             break
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            process.poll()  # the forwarder leads the group: reaped, it no longer counts
-            if not _group_alive(process.pid):
-                break
-            time.sleep(0.05)
-        else:
-            continue
-        break
+        if _group_ended(process, timeout=5):
+            break
     process.wait(timeout=5)
+
+
+def _group_ended(process: subprocess.Popen[str], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.poll()  # the forwarder leads the group: reaped, it no longer counts
+        if not _group_alive(process.pid):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _group_alive(pgid: int) -> bool:

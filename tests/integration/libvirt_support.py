@@ -1,20 +1,14 @@
 """The lab's libvirtd for the tests that use it (test_vm_libvirt.py, test_hypervisor_playbook.py,
-test_vm_image_boot.py on one pytest-xdist worker, one after another, tests/conftest.py; a test on
-another worker may use it at the same time, as branch libvirt-guest-lab's guest test does): started
-by the first test that needs it when it is not running, stopped when the last of them is done (each
-user is a file in `.lab/libvirt/users/`, under a lock), left running when someone else started it;
-a restart of libvirtd (test_vm_libvirt.py) waits for the other worker's libvirt calls to end
-(`exclusive()` against `shared()`); a guest's domain and volumes are removed whatever state a
-failed test left them in; and how the tests reach a guest over SSH (the lab's relay)."""
+test_vm_image_boot.py: one pytest-xdist worker runs them one after another, tests/conftest.py):
+started when it is not running and stopped after, and a guest's domain and volumes removed
+whatever state a failed test left them in; and how the tests reach a guest over SSH (the lab's
+relay)."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,45 +25,14 @@ BLANK_BASE = "blank-base.qcow2"
 
 
 @contextlib.contextmanager
-def _locked(path: Path, mode: int) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, mode)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _live_users(users: Path) -> list[Path]:
-    """The users' files whose process still runs (a test process that died leaves its file behind)."""
-    live = []
-    for entry in users.glob("*"):
-        if Path(f"/proc/{entry.name.split('-', 1)[0]}").exists():
-            live.append(entry)
-        else:
-            entry.unlink(missing_ok=True)
-    return live
-
-
-@contextlib.contextmanager
 def lab_libvirtd(*, blank_base: bool = False) -> Iterator[dict[str, Any]]:
     """The lab's libvirtd state (uri, pool, pool_dir, network); started here when it was not
-    running, and stopped after when the tests started it and no other test still uses it. With
-    ``blank_base``, a blank 256 MiB qcow2 in its pool."""
+    running, and then stopped after. With ``blank_base``, a blank 256 MiB qcow2 in its pool."""
     import libvirt
 
     paths = LabPaths()
-    directory = lab_libvirt.directory(paths)
-    users, marker, lock = directory / "users", directory / "started-by-tests", directory / "users.lock"
-    me = users / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    with _locked(lock, fcntl.LOCK_EX):
-        if not _live_users(users) and not lab_libvirt.running(paths):
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
-        users.mkdir(parents=True, exist_ok=True)
-        me.touch()
-        state = lab_libvirt.start(paths)
+    started_here = not lab_libvirt.running(paths)
+    state = lab_libvirt.start(paths)
     try:
         if blank_base:
             base = Path(state["pool_dir"]) / BLANK_BASE
@@ -80,25 +43,8 @@ def lab_libvirtd(*, blank_base: bool = False) -> Iterator[dict[str, Any]]:
         conn.close()
         yield state
     finally:
-        with _locked(lock, fcntl.LOCK_EX):
-            me.unlink(missing_ok=True)
-            if not _live_users(users) and marker.exists():
-                lab_libvirt.stop(paths)
-                marker.unlink()
-
-
-@contextlib.contextmanager
-def shared() -> Iterator[None]:
-    """Around calls to libvirtd that a restart of it by another worker must not cut."""
-    with _locked(lab_libvirt.directory(LabPaths()) / "restart.lock", fcntl.LOCK_SH):
-        yield
-
-
-@contextlib.contextmanager
-def exclusive() -> Iterator[None]:
-    """Around a restart of libvirtd: waits until no other worker is in ``shared()``."""
-    with _locked(lab_libvirt.directory(LabPaths()) / "restart.lock", fcntl.LOCK_EX):
-        yield
+        if started_here:
+            lab_libvirt.stop(paths)
 
 
 def remove_machine(conn: Any, pool: Any, name: str) -> None:

@@ -22,7 +22,7 @@ sys.path[:0] = [str(REPO / "lab"), str(REPO / "collections")]
 libvirt = pytest.importorskip("libvirt")
 
 from libvirt_support import BLANK_BASE as BASE  # noqa: E402
-from libvirt_support import exclusive, lab_libvirtd, remove_machine  # noqa: E402
+from libvirt_support import lab_libvirtd, remove_machine  # noqa: E402
 from psf_lab import libvirt as lab_libvirt  # noqa: E402
 from psf_lab.config import LabPaths  # noqa: E402
 
@@ -85,9 +85,8 @@ def test_a_tcg_guest_lives_and_keeps_its_identity(tmp_path, hypervisor):
         # libvirtd restarts under a running guest: it finds it again, nothing is redefined
         conn.close()
         paths = LabPaths()
-        with exclusive():  # not in the middle of test_vm_guest_lab.py's calls on the other worker
-            lab_libvirt.stop(paths)
-            lab_libvirt.start(paths)
+        lab_libvirt.stop(paths)
+        lab_libvirt.start(paths)
         conn = libvirt.open(hypervisor["uri"])
         pool = conn.storagePoolLookupByName(hypervisor["pool"])
         after_restart = one(tmp_path, vm_task(hypervisor, name, disk_gib=2, memory_mib=192))
