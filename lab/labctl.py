@@ -65,6 +65,7 @@ from psf_lab.zones import (
     delegate_zone,
     registry_view,
     remove_zone,
+    undelegate_reverse_zones,
     undelegate_zone,
     wait_signed,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "stubs_config",
     "sync_resolver",
     "tsig_key",
+    "undelegate_reverse_zones",
     "undelegate_zone",
     "up",
     "wait_signed",

@@ -123,7 +123,11 @@ SERIAL_LAB_MODULES = frozenset({
 
 # The modules that use the lab's libvirtd run one after another on one worker too: each starts it
 # when it is not running and stops it after, and test_vm_libvirt.py restarts it under a running guest.
-LIBVIRT_MODULES = frozenset({"test_vm_libvirt.py", "test_hypervisor_playbook.py", "test_vm_image_boot.py"})
+# test_vm_guest_lab.py (the longest, so first: slow) is among them, not on the serial lab worker: its
+# backup and monitoring servers and its VM zones are its own, so it runs beside the tests that
+# converge the lab's.
+LIBVIRT_MODULES = frozenset({"test_vm_libvirt.py", "test_hypervisor_playbook.py", "test_vm_image_boot.py",
+                             "test_vm_guest_lab.py"})
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

@@ -125,6 +125,22 @@ def undelegate_zone(zone: str, paths: LabPaths | None = None) -> None:
     flush_resolver(zone, paths)
 
 
+def undelegate_reverse_zones(zones: list[str], paths: LabPaths | None = None) -> list[str]:
+    """Remove the lab root's delegation (NS, DS) of each reverse zone that ``delegate_reverse_zones``
+    made, for a test that served a reverse zone for a while (the resolver's built-in local zone comes
+    back at its next restart). Returns the zones whose delegation was there."""
+    paths = paths or LabPaths()
+    removed = []
+    for zone in (dnsclient._name(name).to_text() for name in zones):
+        if not zone.endswith((".in-addr.arpa.", ".ip6.arpa.")):
+            raise LabError(f"{zone} is not a reverse zone (in-addr.arpa, ip6.arpa)")
+        if any(dnsclient.parent_delegation(SERVICES["registry"].port, zone)):
+            dnsclient.remove_delegation(SERVICES["registry"].port, ROOT_ZONE, zone, lab_key("root-key", paths))
+            removed.append(zone)
+        flush_resolver(zone, paths)
+    return removed
+
+
 def registry_view(domain: str, nameservers: list[str], keys: list[dict], paths: LabPaths | None = None) -> None:
     """The lab registry as the registry behind a registrar (the Gandi fake's ``registry=``): `test.`
     serves exactly what the registrar holds for a domain under it: its name servers, and the DS

@@ -108,18 +108,19 @@ def exists(container: str) -> bool:
     return podman("container", "exists", container, check=False).returncode == 0
 
 
-def borg_archives(repository: str) -> list[str]:
-    """The archives of a VM's repository on the lab's backup server, oldest first."""
-    result = podman("exec", BACKUP, "runuser", "-u", "borg", "--", "env", "HOME=/srv/borg",
+def borg_archives(repository: str, server: str = BACKUP) -> list[str]:
+    """The archives of a VM's repository on the lab's backup server (its container), oldest first."""
+    result = podman("exec", server, "runuser", "-u", "borg", "--", "env", "HOME=/srv/borg",
                     "BORG_RELOCATED_REPO_ACCESS_IS_OK=yes",
                     f"BORG_PASSCOMMAND=cat /etc/psf-borg/passphrases/{repository}",
                     "borg", "list", "--format", "{archive}{NL}", f"/srv/borg/repos/{repository}")
     return result.stdout.split()
 
 
-def retention_record(repository: str) -> dict | None:
-    """What decommission.yml's step 5 recorded on the backup server (<repository>.retired), if anything."""
-    result = podman("exec", BACKUP, "cat", f"/var/lib/psf-borg/{repository}.retired", check=False)
+def retention_record(repository: str, server: str = BACKUP) -> dict | None:
+    """What decommission.yml's step 5 recorded on the backup server (its container, <repository>.retired),
+    if anything."""
+    result = podman("exec", server, "cat", f"/var/lib/psf-borg/{repository}.retired", check=False)
     return json.loads(result.stdout) if result.returncode == 0 else None
 
 

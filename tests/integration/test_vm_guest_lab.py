@@ -1,0 +1,369 @@
+"""A tenant VM on the lab's libvirtd served like every VM, then decommissioned (issue #11 section 5):
+the standard image boots under TCG, cloud-init runs, Ansible logs in over SSH and converges base,
+tenant_access, backup_client and monitoring_agent; the tenant member's key logs in as root; the
+guest's first archive is on its backup server, its monitoring server's Prometheus scrapes its node
+exporter, it is in DNS forward and reverse on both lab name servers; then decommission.yml takes
+its final backup, verifies it with the restore check, takes it out of monitoring and DNS, records
+the retention and destroys the domain and its volumes on libvirtd.
+
+A site of its own in a temporary copy of inventories/lab (the lab's files are never edited): one
+throwaway tenant, the only one, with one VM at 192.0.2.83 on the lab's libvirt network; its own
+backup and monitoring servers (podman machines of lab-vms.yml under their own label and network,
+psf.infra.lab=guest on psf-lab-guests); its own VM zones on the lab's name servers (guests.test and
+2.0.192.in-addr.arpa, added with labctl as the DNS tests add theirs). So nothing it converges is
+converged by another test at the same time: it runs beside the serial lab worker, on the libvirt
+worker with the other libvirtd tests (tests/conftest.py).
+
+The guest's network namespace (psflab) has no route to the podman machines; two forwarders of the
+lab (lab/psf_lab/forward.py with the relay) join them, nothing else: the guest's borg reaches the
+backup machine's sshd at its gateway's port 2222, and Prometheus, in the monitoring machine,
+scrapes the guest at 127.0.0.83:19100 of its own namespace (the guest's exporter listens on 19100,
+its monitoring_agent_port) (docs/vms.md, "Guests and the lab's machines"). Durations are printed
+(`pytest -s`), never asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ansible_cli import BIN, REPO, ansible_env, copy_inventory
+
+sys.path[:0] = [str(REPO / "lab"), str(REPO / "collections")]
+
+libvirt = pytest.importorskip("libvirt")
+
+import labctl  # noqa: E402
+from libvirt_support import lab_libvirtd, new_key, remove_machine, ssh_options, ssh_root  # noqa: E402
+from psf_lab import forward, vm_image  # noqa: E402
+from test_offboard_lab import (  # noqa: E402
+    borg_archives,
+    containers_conf,
+    out,
+    podman,
+    recap,
+    retention_record,
+)
+
+pytestmark = [pytest.mark.lab, pytest.mark.podman, pytest.mark.slow, pytest.mark.timeout(3600)]
+
+ADDRESS = "192.0.2.83"
+NETWORK = "192.0.2.0/24"
+#: Where the monitoring machine's forwarder listens (in its own namespace) for the guest's exporter;
+#: not 9100, where the monitoring machine's own exporter listens on every address.
+SCRAPE_ADDRESS = "127.0.0.83"
+EXPORTER_PORT = 19100
+BACKUP_PORT = 2222
+#: The guest site's VM domain and reverse zone: its own, on the lab's ns1/ns2 (labctl.add_zone), so that
+#: no other test's vm-dns.yml prunes them. Outside infra.test: nothing delegates it (vm-dns.yml writes
+#: no NS/DS in a zone of the lab's); the test asks ns1 and ns2 directly.
+VM_DOMAIN = "guests.test"
+REVERSE_ZONE = "2.0.192.in-addr.arpa"
+#: The guest site's backup and monitoring servers: inventory host -> its lab machine (container).
+BACKUP_HOST, BACKUP = "guest-backup", "psf-guest-backup"
+MONITOR_HOST, MONITOR = "guest-monitor", "psf-guest-monitor"
+#: Under TCG, SSH was up 79 s after hypervisor.yml alone; in CI another worker may boot a guest too.
+BOOT_TIMEOUT = 900
+#: What converges a tenant VM: base and tenant_access, backup_client, monitoring_agent.
+CONVERGE = ("vms.yml", "backups.yml", "monitoring.yml")
+RELAY = str(REPO / "lab" / "psf_lab" / "relay.py")
+
+
+@dataclass
+class Guest:
+    tenant: str
+    inventory: Path
+    tenant_file: Path
+    hypervisor: dict[str, Any]
+    staff_key: Path
+    member_key: Path
+    member_public: str
+    staff_public: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return f"vm1.{self.tenant}"
+
+    @property
+    def machine(self) -> str:
+        return f"vm1-{self.tenant}"
+
+    @property
+    def fqdn(self) -> str:
+        return f"vm1.{self.tenant}.{VM_DOMAIN}."
+
+
+def playbook(inventory: Path, name: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    path = name if name.startswith("/") else str(REPO / "playbooks" / name)
+    env = {**ansible_env(), "CONTAINERS_CONF": containers_conf(), "PSF_INFRA_REGISTRY_CACHE": "false"}
+    started = time.monotonic()
+    result = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), path, *args], cwd=REPO,
+                            capture_output=True, text=True, timeout=1800, check=False, env=env)
+    elapsed = time.monotonic() - started
+    print(f"{Path(path).name} {' '.join(args)}: rc {result.returncode} in {elapsed:.1f} s")
+    return result, elapsed
+
+
+def container_pid(name: str) -> str:
+    return podman("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+
+
+def scrape_health(host: str) -> str | None:
+    """The health of the guest site's Prometheus's active target for ``host`` (its instance label), if any."""
+    script = ("import json, urllib.request; print(json.dumps([[t['labels'].get('instance'), t['health']] for t in "
+              "json.load(urllib.request.urlopen('http://127.0.0.1:9090/api/v1/targets?state=active'))"
+              "['data']['activeTargets']]))")
+    result = subprocess.run(["podman", "exec", MONITOR, "python3", "-c", script], capture_output=True, text=True,
+                            check=False, timeout=60, env=dict(os.environ, CONTAINERS_CONF=containers_conf()))
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout)).get(host)
+
+
+def wait_health(host: str, wanted: str | None, timeout: float = 120) -> str | None:
+    deadline = time.monotonic() + timeout
+    health = scrape_health(host)
+    while health != wanted and time.monotonic() < deadline:
+        time.sleep(2)
+        health = scrape_health(host)
+    return health
+
+
+def answers(lab, name: str, rdtype: str) -> dict[str, tuple[str, list[str]]]:
+    """Each lab name server's authoritative answer: RCODE and values."""
+    import dns.rcode
+
+    found = {}
+    for server in ("ns1", "ns2"):
+        response = labctl.dns_query(lab.port(server), name, rdtype)
+        found[server] = (dns.rcode.to_text(response.rcode()),
+                         sorted(rdata.to_text() for rrset in response.answer for rdata in rrset))
+    return found
+
+
+def guest_inventory(tmp_path: Path, hypervisor: dict[str, Any], tenant: str, staff_public: str,
+                    member_public: str, staff_key: Path) -> tuple[Path, Path]:
+    inventory = copy_inventory(REPO / "inventories" / "lab", tmp_path / "lab")
+    # Its own backup and monitoring servers: lab-vms.yml makes (or starts) these two machines only
+    # (the guest is libvirt's), under their own label and network, beside the lab's.
+    machines = yaml.safe_load((inventory / "machines.yml").read_text())
+    groups = machines["all"]["children"]
+    groups["lab_vm_hosts"] = {"children": {"backup_servers": {}, "monitoring_servers": {}}}
+    for group, (old, new, container) in {"backup_servers": ("lab-backup", BACKUP_HOST, BACKUP),
+                                         "monitoring_servers": ("lab-monitor", MONITOR_HOST, MONITOR)}.items():
+        groups[group]["hosts"] = {new: {**groups[group]["hosts"][old], "ansible_host": container}}
+    machines["all"]["vars"].update(psf_lab_vm_label="guest", psf_lab_vm_network="psf-lab-guests",
+                                   psf_lab_vm_subnet="10.89.251.0/24")
+    (inventory / "machines.yml").write_text(yaml.safe_dump(machines, sort_keys=False))
+    # The guest's tenant is the registry's only one (its VM zones hold its VM's records only), and
+    # its VM domain is the site's own. A size TCG boots in a reasonable time on a 2-core machine
+    # (the lab's presets are production's).
+    for other in (inventory / "tenants").glob("*.yml"):
+        other.unlink()
+    registry = yaml.safe_load((inventory / "tenants.yml").read_text())
+    registry["vm_domain"] = VM_DOMAIN
+    registry["quotas"].pop("tenants", None)
+    registry["size_presets"]["small"] = {"vcpus": 2, "memory_mib": 768, "disk_gib": 4}
+    (inventory / "tenants.yml").write_text(yaml.safe_dump(registry, sort_keys=False))
+    document = {
+        "name": tenant, "display_name": "Libvirt guest test", "kind": "working-group",
+        "approval": {"body": "psf-membership", "date": "2026-12-01"}, "status": "active",
+        "members": [{"name": "Liaison One", "email": f"one@{tenant}.test", "ssh_keys": [member_public]}],
+        "services": {"vms": [{"name": "vm1", "size": "small", "address": ADDRESS, "backup": {"paths": ["/etc"]}}]},
+    }
+    tenant_file = inventory / "tenants" / f"{tenant}.yml"
+    tenant_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    (inventory / "group_vars" / "all" / "vm_dns.yml").write_text(yaml.safe_dump({"psf_dns_vm_networks": [NETWORK]}))
+    (inventory / "group_vars" / "all" / "zz-lab-hypervisor.yml").write_text(yaml.safe_dump({"psf_hypervisor": {
+        "provider": "libvirt", "uri": hypervisor["uri"], "pool": hypervisor["pool"],
+        "network": hypervisor["network"], "base_image": hypervisor["base_image"], "domain_type": "qemu",
+        "ssh_authorized_key": staff_public, "shutdown_timeout": 0,
+        "subnets": [{"prefix": hypervisor["subnet"], "gateway": hypervisor["gateway"]}],
+        "nameservers": [hypervisor["gateway"]], "search": [VM_DOMAIN]}}))
+    (inventory / "host_vars").mkdir(exist_ok=True)
+    (inventory / "host_vars" / f"vm1.{tenant}.yml").write_text(yaml.safe_dump({
+        # over SSH as root with the staff automation key, through the lab's relay (not podman)
+        "ansible_host": ADDRESS, "ansible_connection": "ssh", "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(staff_key),
+        "ansible_ssh_common_args": " ".join(shlex.quote(option) for option in ssh_options(hypervisor, staff_key)[:-2]),
+        # each task's module goes through the SSH session's input (no temporary file, fewer round
+        # trips): under TCG every command in the guest is slow
+        "ansible_pipelining": True,
+        # tenant_access rewrites root's keys every run: the automation key stays, written as
+        # inventories/production/group_vars/tenant_vms.yml writes it
+        "tenant_access_root_extra_keys": [{"name": "psf-infra-automation",
+                                           "key": "{{ psf_hypervisor.ssh_authorized_key }}"}],
+        # no Debian mirror and no NTP pool in the guests' namespace: the image carries the roles' packages
+        "base_apt_update_cache": False, "base_time_pools": [],
+        # its backup machine's sshd, through the forwarder at the guest's gateway
+        "backup_client_server_address": hypervisor["gateway"], "backup_client_server_port": BACKUP_PORT,
+        # Prometheus scrapes through the forwarder in its own namespace, at the exporter's port (the
+        # monitoring machine's own exporter has 9100 on every address there); the exporter sees the gateway
+        "psf_monitoring_address": SCRAPE_ADDRESS, "monitoring_agent_port": EXPORTER_PORT,
+        "monitoring_agent_allowed_sources": [f"{hypervisor['gateway']}/32"],
+        # decommission.yml's step 6: the libvirt domain on psf_hypervisor, not a lab podman machine
+        "decommission_hypervisor": "libvirt"}))
+    # the second pass over the guest: the three playbooks in one run
+    (tmp_path / "again.yml").write_text(yaml.safe_dump(
+        [{"ansible.builtin.import_playbook": str(REPO / "playbooks" / name)} for name in CONVERGE]))
+    return inventory, tenant_file
+
+
+def drop_zones() -> None:
+    """The guest site's VM zones off ns1/ns2 and the lab root (gone already: nothing to do)."""
+    for zone in (VM_DOMAIN, REVERSE_ZONE):
+        labctl.remove_zone(zone)
+    labctl.undelegate_reverse_zones([REVERSE_ZONE])  # vm-dns.yml delegates it in the lab root
+    labctl.sync_resolver()
+
+
+@pytest.fixture(scope="module")
+def guest(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guest]:
+    tmp_path = tmp_path_factory.mktemp("guest")
+    tenant = f"gst{secrets.token_hex(3)}"
+    image = vm_image.build()
+    print(f"standard image: build or cache check {image['seconds']} s")
+    staff_key, member_key = tmp_path / "staff", tmp_path / "member"
+    staff_public, member_public = new_key(staff_key, "psf-infra-automation"), new_key(member_key, "liaison")
+    forwarders: list[subprocess.Popen[str]] = []
+    with lab_libvirtd() as state:
+        volume = vm_image.put_in_pool(image, state["pool_dir"])
+        conn = libvirt.open(state["uri"])
+        pool = conn.storagePoolLookupByName(state["pool"])
+        pool.refresh(0)
+        hypervisor = {**state, "base_image": volume}
+        inventory, tenant_file = guest_inventory(tmp_path, hypervisor, tenant, staff_public, member_public, staff_key)
+        found = Guest(tenant, inventory, tenant_file, hypervisor, staff_key, member_key, member_public, staff_public)
+        try:
+            drop_zones()  # an interrupted run's
+            started = time.monotonic()
+            for zone in (VM_DOMAIN, REVERSE_ZONE):
+                labctl.add_zone(zone)
+            labctl.sync_resolver()
+            found.timings["zones"] = time.monotonic() - started
+            result, found.timings["lab-vms"] = playbook(inventory, "lab-vms.yml")
+            assert result.returncode == 0, out(result)
+            forwarders.append(forward.start(
+                ["ip", "netns", "exec", state["namespace"]], state["gateway"], BACKUP_PORT,
+                ["nsenter", "--target", container_pid(BACKUP), "--net", sys.executable, RELAY, "127.0.0.1", "22"]))
+            forwarders.append(forward.start(
+                ["nsenter", "--target", container_pid(MONITOR), "--net"], SCRAPE_ADDRESS, EXPORTER_PORT,
+                ["ip", "netns", "exec", state["namespace"], sys.executable, RELAY, ADDRESS, str(EXPORTER_PORT)]))
+            yield found
+        finally:
+            for process in forwarders:
+                forward.stop(process)
+            remove_machine(conn, pool, found.machine)
+            conn.close()
+            print("timings (s):", {step: round(value, 1) for step, value in found.timings.items()})
+            # the site's own zones and servers (their label and network); nothing of the lab's was touched
+            drop_zones()
+            result, _ = playbook(inventory, "lab-vms.yml", "-e", "lab_vms_state=absent")
+            assert result.returncode == 0, out(result)
+
+
+def test_a_libvirt_guest_is_served_like_every_vm(guest: Guest, lab) -> None:
+    """Booted, converged (twice: the second run changes nothing), backed up, monitored, in DNS; its
+    tenant member is root on it."""
+    scope = ("-e", f"psf_tenant_scope={guest.tenant}")
+    result, guest.timings["hypervisor"] = playbook(guest.inventory, "hypervisor.yml", *scope)
+    assert result.returncode == 0, out(result)
+    started = time.monotonic()
+    waited = subprocess.run([str(BIN / "ansible"), "-i", str(guest.inventory), guest.host, "-m",
+                             "ansible.builtin.wait_for_connection", "-a", f"timeout={BOOT_TIMEOUT}"],
+                            cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=BOOT_TIMEOUT + 60,
+                            check=False)
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    guest.timings["boot"] = time.monotonic() - started
+    # the guest with the servers it registers with (the backup server's key, Prometheus's targets):
+    # the site's own, converged here for the first time
+    converge = (("vms.yml", scope), ("backups.yml", ("--limit", f"{BACKUP_HOST},{guest.host}")),
+                ("monitoring.yml", ("--limit", f"{MONITOR_HOST},{guest.host}")))
+    for name, args in converge:
+        result, guest.timings[name] = playbook(guest.inventory, name, *args)
+        assert result.returncode == 0, out(result)
+        assert recap(result.stdout)[guest.host]["changed"] > 0, (name, out(result))
+    result, guest.timings["vm-dns.yml"] = playbook(guest.inventory, "vm-dns.yml")
+    assert result.returncode == 0, out(result)
+    # a second pass over the guest changes nothing (and still logs in: root's keys were rewritten)
+    result, guest.timings["again"] = playbook(guest.inventory, str(guest.inventory.parent / "again.yml"),
+                                              "--limit", guest.host, *scope)
+    assert result.returncode == 0, out(result)
+    assert recap(result.stdout)[guest.host]["changed"] == 0, out(result)
+
+    # the tenant member is root; root's keys are the member's and the automation key
+    member = ssh_root(guest.hypervisor, guest.member_key, ADDRESS,
+                      "id -u; hostname -f; grep -c '^ssh-' /root/.ssh/authorized_keys")
+    assert member.returncode == 0, member.stderr
+    assert member.stdout.split() == ["0", guest.fqdn.rstrip("."), "2"], member.stdout
+    keys = ssh_root(guest.hypervisor, guest.staff_key, ADDRESS, "cat /root/.ssh/authorized_keys").stdout
+    assert guest.member_public in keys and guest.staff_public in keys, keys
+    # base's baseline is in force: sshd refuses passwords, and a key of nobody's is refused
+    baseline = ssh_root(guest.hypervisor, guest.staff_key, ADDRESS, "sshd -T | grep -i '^passwordauthentication'")
+    assert baseline.returncode == 0 and baseline.stdout.split() == ["passwordauthentication", "no"], baseline.stdout
+    stranger = guest.staff_key.with_name("stranger")
+    new_key(stranger, "stranger")
+    assert ssh_root(guest.hypervisor, stranger, ADDRESS, "true").returncode == 255
+    # the first backup, taken by backup_client through the forwarder, is on its backup server
+    assert len(borg_archives(guest.host, BACKUP)) == 1, borg_archives(guest.host, BACKUP)
+    timer = ssh_root(guest.hypervisor, guest.staff_key, ADDRESS, "systemctl is-enabled psf-backup.timer")
+    assert timer.stdout.strip() == "enabled", timer.stdout + timer.stderr
+    # Prometheus scrapes its node exporter
+    assert wait_health(guest.host, "up") == "up"
+    # forward and reverse on both name servers
+    ptr = ".".join(reversed(ADDRESS.split("."))) + ".in-addr.arpa."
+    assert answers(lab, guest.fqdn, "A") == {server: ("NOERROR", [ADDRESS]) for server in ("ns1", "ns2")}
+    assert answers(lab, ptr, "PTR") == {server: ("NOERROR", [guest.fqdn]) for server in ("ns1", "ns2")}
+
+
+def test_decommission_takes_the_final_backup_and_destroys_the_domain(guest: Guest, lab) -> None:
+    """decommission.yml on the libvirt guest: every step for real, the domain and its volumes gone
+    from libvirtd, the base image kept."""
+    assert len(borg_archives(guest.host, BACKUP)) == 1, "the first test did not leave a served guest"
+    document = yaml.safe_load(guest.tenant_file.read_text())
+    document["services"]["vms"][0].update(state="decommissioned",
+                                          decommissioned_on=time.strftime("%Y-%m-%d", time.gmtime()))
+    guest.tenant_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    confirm = ("-e", f"vm={guest.host}", "-e", f"confirm={guest.host}")
+
+    result, guest.timings["decommission check"] = playbook(guest.inventory, "decommission.yml", *confirm, "--check")
+    assert result.returncode == 0, out(result)
+    text = " ".join(result.stdout.split())
+    assert "6. destroy" in text and guest.machine in text and guest.hypervisor["uri"] in text, text[-3000:]
+    assert len(borg_archives(guest.host, BACKUP)) == 1
+
+    result, guest.timings["decommission"] = playbook(guest.inventory, "decommission.yml", *confirm)
+    assert result.returncode == 0, out(result)
+    archives = borg_archives(guest.host, BACKUP)
+    assert len(archives) == 2, archives
+    record = retention_record(guest.host, BACKUP)
+    assert record is not None and record["final_archive"] == archives[-1], record
+    assert wait_health(guest.host, None) is None
+    ptr = ".".join(reversed(ADDRESS.split("."))) + ".in-addr.arpa."
+    assert {answer[0] for answer in answers(lab, guest.fqdn, "A").values()} == {"NXDOMAIN"}
+    assert {answer[0] for answer in answers(lab, ptr, "PTR").values()} == {"NXDOMAIN"}
+    conn = libvirt.open(guest.hypervisor["uri"])
+    try:
+        assert guest.machine not in conn.listDefinedDomains() + [d.name() for d in conn.listAllDomains()]
+        pool = conn.storagePoolLookupByName(guest.hypervisor["pool"])
+        pool.refresh(0)
+        volumes = pool.listVolumes()
+        assert not [volume for volume in volumes if volume.startswith(guest.machine)], volumes
+        assert guest.hypervisor["base_image"] in volumes
+    finally:
+        conn.close()
+
+    result, guest.timings["decommission again"] = playbook(guest.inventory, "decommission.yml", *confirm)
+    assert result.returncode == 0, out(result)
+    assert archives[-1] in " ".join(result.stdout.split())
+    assert recap(result.stdout).get("localhost", {}).get("changed", 0) == 0, out(result)
