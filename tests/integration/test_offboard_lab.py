@@ -82,15 +82,15 @@ def containers_conf() -> str:
     return result.stdout.strip().removeprefix("export CONTAINERS_CONF=")
 
 
-def playbook(inventory: Path, name: str, *args: str,
-             podman: bool = True) -> tuple[subprocess.CompletedProcess[str], float]:
+def playbook(inventory: Path, name: str, *args: str, podman: bool = True,
+             timeout: float = 1200) -> tuple[subprocess.CompletedProcess[str], float]:
     path = name if name.startswith("/") else str(REPO / "playbooks" / name)
     env = {**ansible_env(), "CONTAINERS_CONF": containers_conf(), "PSF_INFRA_REGISTRY_CACHE": "false"}
     if not podman:
         del env["CONTAINERS_CONF"]
     started = time.monotonic()
     result = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), path, *args], cwd=REPO,
-                            capture_output=True, text=True, timeout=1200, check=False, env=env)
+                            capture_output=True, text=True, timeout=timeout, check=False, env=env)
     elapsed = time.monotonic() - started
     print(f"{Path(path).name} {' '.join(args)}: rc {result.returncode} in {elapsed:.1f} s")
     return result, elapsed
@@ -134,15 +134,21 @@ def recap(output: str) -> dict[str, dict[str, int]]:
             for m in RECAP_LINE.finditer(tail)}
 
 
-def prometheus_labels(check: bool = True) -> list[dict[str, str]]:
-    """The labels of the lab Prometheus's active targets (its HTTP API, asked inside its machine)."""
-    script = ("import json, urllib.request; print(json.dumps([t['labels'] for t in json.load(urllib.request.urlopen("
-              "'http://127.0.0.1:9090/api/v1/targets?state=active'))['data']['activeTargets']]))")
-    result = subprocess.run(["podman", "exec", MONITOR, "python3", "-c", script], capture_output=True, text=True,
+def active_targets(server: str = MONITOR, check: bool = True) -> list[dict]:
+    """The active targets (labels, health, ...) of the Prometheus in the monitoring machine ``server``
+    (its HTTP API, asked inside that machine)."""
+    script = ("import json, urllib.request; print(json.dumps(json.load(urllib.request.urlopen("
+              "'http://127.0.0.1:9090/api/v1/targets?state=active'))['data']['activeTargets']))")
+    result = subprocess.run(["podman", "exec", server, "python3", "-c", script], capture_output=True, text=True,
                             check=False, timeout=60, env=dict(os.environ, CONTAINERS_CONF=containers_conf()))
     if check:
         assert result.returncode == 0, result.stderr
     return json.loads(result.stdout) if result.returncode == 0 else []
+
+
+def prometheus_labels(check: bool = True) -> list[dict[str, str]]:
+    """The labels of the lab Prometheus's active targets."""
+    return [target["labels"] for target in active_targets(MONITOR, check)]
 
 
 def targets_of(tenant: str, zone: str, check: bool = True) -> list[str]:
