@@ -75,6 +75,7 @@ demo: deps image
 # the Molecule scenarios run first, in parallel with the rest (pytest-xdist). Before them, alone,
 # the tests that stop lab services one by one (tests/integration/test_backends_down.py: they skip
 # themselves among other workers; their backup-server case needs the lab machines of `make demo`).
+# The serial lab worker (tests/conftest.py) is the longest: the other workers' tests run at nice 10.
 TEST_WORKERS ?= 3
 ALONE_TESTS  := tests/integration/test_backends_down.py
 test: deps image lint sanity

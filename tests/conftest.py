@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -128,6 +129,24 @@ SERIAL_LAB_MODULES = frozenset({
 # converge the lab's.
 LIBVIRT_MODULES = frozenset({"test_vm_libvirt.py", "test_hypervisor_playbook.py", "test_vm_image_boot.py",
                              "test_vm_guest_lab.py"})
+
+
+# The serial lab worker is the run's critical path: its modules add up to the longest share of
+# `make test` (test_site.py's site runs, the offboarding), and nothing else can share its work. So on
+# the other workers each test runs at a lower CPU priority, and so does everything it starts
+# (Molecule's containers, a libvirtd it starts and its TCG guests, podman machines of its own): they
+# take the CPU the serial lab worker leaves, instead of slowing it down. Outside pytest-xdist (one
+# process, `make integration`), priorities are left alone.
+OTHER_WORKERS_NICE = 10
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    serial = Path(str(item.path)).name in SERIAL_LAB_MODULES
+    with contextlib.suppress(PermissionError):  # back to 0 needs root (CAP_SYS_NICE), as the lab does
+        os.setpriority(os.PRIO_PROCESS, 0, 0 if serial else OTHER_WORKERS_NICE)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

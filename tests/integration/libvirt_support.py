@@ -1,8 +1,8 @@
 """The lab's libvirtd for the tests that use it (test_vm_libvirt.py, test_hypervisor_playbook.py,
-test_vm_image_boot.py: one pytest-xdist worker runs them one after another, tests/conftest.py):
-started when it is not running and stopped after, and a guest's domain and volumes removed
-whatever state a failed test left them in; and how the tests reach a guest over SSH (the lab's
-relay)."""
+test_vm_image_boot.py, test_vm_guest_lab.py: one pytest-xdist worker runs them one after another,
+tests/conftest.py): started when it is not running and stopped after, and a guest's domain and
+volumes removed whatever state a failed test left them in; and how the tests reach a guest over
+SSH (the lab's relay)."""
 
 from __future__ import annotations
 

@@ -14,21 +14,23 @@ psf.infra.lab=guest on psf-lab-guests); its own VM zones on the lab's name serve
 converged by another test at the same time: it runs beside the serial lab worker, on the libvirt
 worker with the other libvirtd tests (tests/conftest.py).
 
-The guest's network namespace (psflab) has no route to the podman machines; two forwarders of the
-lab (lab/psf_lab/forward.py with the relay) join them, nothing else: the guest's borg reaches the
-backup machine's sshd at its gateway's port 2222, and Prometheus, in the monitoring machine,
+The guest's network namespace (psflab) has no route to the podman machines; three forwarders of
+the lab (lab/psf_lab/forward.py with the relay) join them, nothing else: the guest's borg reaches
+the backup machine's sshd at its gateway's port 2222, and in the monitoring machine Prometheus
 scrapes the guest at 127.0.0.83:19100 of its own namespace (the guest's exporter listens on 19100,
-its monitoring_agent_port) (docs/vms.md, "Guests and the lab's machines"). Durations are printed
-(`pytest -s`), never asserted."""
+its monitoring_agent_port) and the blackbox exporter reads the guest's SSH banner at 127.0.0.83:22
+(docs/vms.md, "Guests and the lab's machines"). Durations are printed (`pytest -s`), never
+asserted."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,9 @@ BOOT_TIMEOUT = 900
 #: What converges a tenant VM: base and tenant_access, backup_client, monitoring_agent.
 CONVERGE = ("vms.yml", "backups.yml", "monitoring.yml")
 RELAY = str(REPO / "lab" / "psf_lab" / "relay.py")
+#: What production sets for every tenant VM; the guest takes its rule for root's extra keys from it.
+PRODUCTION_TENANT_VMS = yaml.safe_load((REPO / "inventories" / "production" / "group_vars" / "tenant_vms.yml")
+                                       .read_text())
 
 
 @dataclass
@@ -112,18 +117,32 @@ def container_pid(name: str) -> str:
     return podman("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
 
 
-def scrape_health(host: str) -> str | None:
-    """The health of the guest site's Prometheus's active target for ``host`` (its instance label), if any."""
-    return {target["labels"].get("instance"): target["health"] for target in active_targets(MONITOR)}.get(host)
+def target_health(host: str, job: str) -> str | None:
+    """The health of the guest site's Prometheus's active ``job`` target for ``host`` (its instance
+    label), if it has one. The node and SSH banner targets share the instance label: the job tells them
+    apart. A blackbox target's health is the exporter's answer, not the probe's (probe_success)."""
+    return next((target["health"] for target in active_targets(MONITOR)
+                 if target["labels"].get("instance") == host and target["labels"].get("job") == job), None)
 
 
-def wait_health(host: str, wanted: str | None, timeout: float = 120) -> str | None:
+def prometheus_value(expr: str) -> float | None:
+    """The value of a PromQL expression with one series or none, asked of the guest site's Prometheus."""
+    script = ("import json, sys, urllib.parse, urllib.request; print(json.dumps(json.load(urllib.request.urlopen("
+              "'http://127.0.0.1:9090/api/v1/query?' + urllib.parse.urlencode({'query': sys.argv[1]})))"
+              "['data']['result']))")
+    series = json.loads(podman("exec", MONITOR, "python3", "-c", script, expr).stdout)
+    assert len(series) <= 1, series
+    return float(series[0]["value"][1]) if series else None
+
+
+def wait_until(probe: Callable[[], Any], wanted: Any, timeout: float = 120) -> Any:
+    """What ``probe`` returns once it is ``wanted``, or at ``timeout``."""
     deadline = time.monotonic() + timeout
-    health = scrape_health(host)
-    while health != wanted and time.monotonic() < deadline:
+    value = probe()
+    while value != wanted and time.monotonic() < deadline:
         time.sleep(2)
-        health = scrape_health(host)
-    return health
+        value = probe()
+    return value
 
 
 def answers(lab, name: str, rdtype: str) -> dict[str, tuple[str, list[str]]]:
@@ -186,10 +205,9 @@ def guest_inventory(tmp_path: Path, hypervisor: dict[str, Any], tenant: str, sta
         # each task's module goes through the SSH session's input (no temporary file, fewer round
         # trips): under TCG every command in the guest is slow
         "ansible_pipelining": True,
-        # tenant_access rewrites root's keys every run: the automation key stays, written as
-        # inventories/production/group_vars/tenant_vms.yml writes it
-        "tenant_access_root_extra_keys": [{"name": "psf-infra-automation",
-                                           "key": "{{ psf_hypervisor.ssh_authorized_key }}"}],
+        # tenant_access rewrites root's keys every run: the automation key stays by production's own
+        # rule (a second run that still logs in is the proof)
+        "tenant_access_root_extra_keys": PRODUCTION_TENANT_VMS["tenant_access_root_extra_keys"],
         # no Debian mirror and no NTP pool in the guests' namespace: the image carries the roles' packages
         "base_apt_update_cache": False, "base_time_pools": [],
         # its backup machine's sshd, through the forwarder at the guest's gateway
@@ -252,6 +270,10 @@ def guest(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guest]:
             forwarders.append(forward.start(
                 ["nsenter", "--target", container_pid(MONITOR), "--net"], SCRAPE_ADDRESS, EXPORTER_PORT,
                 ["ip", "netns", "exec", state["namespace"], sys.executable, RELAY, ADDRESS, str(EXPORTER_PORT)]))
+            # and the SSH banner probe's, from the same address to the guest's sshd
+            forwarders.append(forward.start(
+                ["nsenter", "--target", container_pid(MONITOR), "--net"], SCRAPE_ADDRESS, 22,
+                ["ip", "netns", "exec", state["namespace"], sys.executable, RELAY, ADDRESS, "22"]))
             yield found
         finally:
             for process in forwarders:
@@ -304,6 +326,12 @@ def test_a_libvirt_guest_is_served_like_every_vm(guest: Guest, lab) -> None:
     # base's baseline is in force: sshd refuses passwords, and a key of nobody's is refused
     baseline = ssh_root(guest.hypervisor, guest.staff_key, ADDRESS, "sshd -T | grep -i '^passwordauthentication'")
     assert baseline.returncode == 0 and baseline.stdout.split() == ["passwordauthentication", "no"], baseline.stdout
+    # base's firewall drops what it does not open: SSH, and the exporter for the scraper's address only
+    ruleset = ssh_root(guest.hypervisor, guest.staff_key, ADDRESS, "nft list chain inet psf_filter input")
+    assert ruleset.returncode == 0, ruleset.stderr
+    rules = " ".join(ruleset.stdout.split())
+    assert "policy drop;" in rules and "tcp dport 22 accept" in rules, rules
+    assert f"ip saddr {guest.hypervisor['gateway']} tcp dport {EXPORTER_PORT} accept" in rules, rules
     stranger = guest.staff_key.with_name("stranger")
     new_key(stranger, "stranger")
     assert ssh_root(guest.hypervisor, stranger, ADDRESS, "true").returncode == 255
@@ -311,8 +339,10 @@ def test_a_libvirt_guest_is_served_like_every_vm(guest: Guest, lab) -> None:
     assert len(borg_archives(guest.host, BACKUP)) == 1, borg_archives(guest.host, BACKUP)
     timer = ssh_root(guest.hypervisor, guest.staff_key, ADDRESS, "systemctl is-enabled psf-backup.timer")
     assert timer.stdout.strip() == "enabled", timer.stdout + timer.stderr
-    # Prometheus scrapes its node exporter
-    assert wait_health(guest.host, "up") == "up"
+    # Prometheus scrapes its node exporter, and the blackbox exporter reads its sshd's banner
+    assert wait_until(lambda: target_health(guest.host, "node"), "up") == "up"
+    ssh_probe = f'probe_success{{job="blackbox_ssh",instance="{guest.host}"}}'
+    assert wait_until(lambda: prometheus_value(ssh_probe), 1.0) == 1.0
     # forward and reverse on both name servers
     ptr = ".".join(reversed(ADDRESS.split("."))) + ".in-addr.arpa."
     assert answers(lab, guest.fqdn, "A") == {server: ("NOERROR", [ADDRESS]) for server in ("ns1", "ns2")}
@@ -341,7 +371,8 @@ def test_decommission_takes_the_final_backup_and_destroys_the_domain(guest: Gues
     assert len(archives) == 2, archives
     record = retention_record(guest.host, BACKUP)
     assert record is not None and record["final_archive"] == archives[-1], record
-    assert wait_health(guest.host, None) is None
+    for job in ("node", "blackbox_ssh"):
+        assert wait_until(lambda job=job: target_health(guest.host, job), None) is None, job
     ptr = ".".join(reversed(ADDRESS.split("."))) + ".in-addr.arpa."
     assert {answer[0] for answer in answers(lab, guest.fqdn, "A").values()} == {"NXDOMAIN"}
     assert {answer[0] for answer in answers(lab, ptr, "PTR").values()} == {"NXDOMAIN"}

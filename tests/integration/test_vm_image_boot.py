@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import shlex
 import shutil
 import subprocess
 import sys
@@ -25,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from ansible_cli import BIN, ansible_env, copy_inventory
 from dns_support import run_playbook, task_results
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +33,7 @@ libvirt = pytest.importorskip("libvirt")
 libvirt_qemu = pytest.importorskip("libvirt_qemu")
 
 from ansible_collections.psf.infra.plugins.filter.hypervisor import network_config  # noqa: E402
-from libvirt_support import lab_libvirtd, new_key, remove_machine, ssh_options, ssh_root  # noqa: E402
+from libvirt_support import lab_libvirtd, remove_machine  # noqa: E402
 from psf_lab import vm_image  # noqa: E402
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -195,114 +192,4 @@ def test_the_standard_image_boots_and_cloud_init_runs_with_the_seed(tmp_path, hy
         assert hypervisor["base_image"] in pool.listVolumes()
     finally:
         remove_machine(conn, pool, name)
-        conn.close()
-
-
-def takeover_inventory(tmp_path: Path, hypervisor: dict[str, Any], staff_key: str, member_key: str,
-                       private_key: Path) -> Path:
-    """A copy of inventories/production with one tenant VM (packaging's build1, 192.0.2.82 in the
-    production subnet 192.0.2.0/24, whose gateway the lab's guests' namespace holds), psf_hypervisor on
-    the lab's libvirtd with the standard image, the packaging liaison's key replaced by ``member_key``
-    and Ansible's SSH through the lab's relay. Nothing of production is a target: every other VM is
-    left out and the plays are limited to build1."""
-    target = copy_inventory(REPO / "inventories" / "production", tmp_path / "production")
-    tenants = target / "tenants.yml"
-    config = yaml.safe_load(tenants.read_text())
-    config["size_presets"]["large"] = {"vcpus": 2, "memory_mib": 768, "disk_gib": 4}
-    tenants.write_text(yaml.safe_dump(config, sort_keys=False))
-    for path in (target / "tenants").glob("*.yml"):
-        document = yaml.safe_load(path.read_text())
-        services = document.get("services") or {}
-        services["vms"] = [vm for vm in services.get("vms") or [] if vm["name"] == TAKEOVER_VM
-                           and document["name"] == "packaging"]
-        kept = {vm["name"] for vm in services["vms"]}
-        if "apps" in services:  # an app names the VM it runs on
-            services["apps"] = [app for app in services["apps"] if app.get("vm") in kept]
-        if document["name"] == "packaging":
-            document["members"][0]["ssh_keys"] = [member_key]
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
-    (target / "group_vars" / "all" / "zz-lab-hypervisor.yml").write_text(yaml.safe_dump({"psf_hypervisor": {
-        "provider": "libvirt", "uri": hypervisor["uri"], "pool": hypervisor["pool"],
-        "network": hypervisor["network"], "base_image": hypervisor["base_image"], "domain_type": "qemu",
-        "ssh_authorized_key": staff_key, "shutdown_timeout": 0,
-        "subnets": [{"prefix": hypervisor["subnet"], "gateway": hypervisor["gateway"]}],
-        "nameservers": [hypervisor["gateway"]], "search": ["vms.infra.psf.io"]}}))
-    (target / "host_vars").mkdir(exist_ok=True)
-    (target / "host_vars" / "build1.packaging.yml").write_text(yaml.safe_dump({
-        "ansible_user": "root", "ansible_ssh_private_key_file": str(private_key),
-        "ansible_ssh_common_args": " ".join(shlex.quote(option)
-                                            for option in ssh_options(hypervisor, private_key)[:-2]),
-        # the guest has no route to a Debian mirror: the image carries the roles' packages
-        "base_apt_update_cache": False}))
-    return target
-
-
-TAKEOVER_VM = "build1"
-TAKEOVER_ADDRESS = "192.0.2.82"
-
-
-def playbook(inventory: Path, name: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / name),
-                           *args], cwd=REPO, env={**ansible_env(), "PSF_INFRA_REGISTRY_CACHE": "false"},
-                          capture_output=True, text=True, timeout=1800, check=False)
-
-
-def recap(completed: subprocess.CompletedProcess, host: str) -> dict[str, int]:
-    line = next(line for line in completed.stdout.splitlines() if line.startswith(host) and "ok=" in line)
-    return {key: int(value) for key, value in (field.split("=") for field in line.split(":", 1)[1].split())}
-
-
-def test_ansible_takes_over_a_booted_guest_and_its_tenant_gets_root(tmp_path, hypervisor):
-    """Issue #11 section 5: hypervisor.yml makes the VM of a production-shaped inventory on the lab's
-    libvirtd from the standard image; once cloud-init has put the staff automation key in, Ansible logs
-    in over SSH and vms.yml converges base and tenant_access on it; a second run changes nothing and
-    still logs in (tenant_access keeps the automation key, inventories/production); the tenant
-    member's key logs in as root and the automation key is the only other one; the guest leaves
-    through psf.infra.vm."""
-    staff_private, member_private = tmp_path / "staff", tmp_path / "member"
-    staff_key, member_key = new_key(staff_private, "psf-infra-automation"), new_key(member_private, "liaison")
-    inventory = takeover_inventory(tmp_path, hypervisor, staff_key, member_key, staff_private)
-    machine = f"{TAKEOVER_VM}-packaging"
-    conn = libvirt.open(hypervisor["uri"])
-    pool = conn.storagePoolLookupByName(hypervisor["pool"])
-    remove_machine(conn, pool, machine)
-    try:
-        started = time.monotonic()
-        made = playbook(inventory, "hypervisor.yml")
-        assert made.returncode == 0, made.stdout + made.stderr
-        assert conn.lookupByName(machine).isActive()
-        # the staff key logs in once cloud-init has run (Ansible's wait_for_connection, as an operator would)
-        waited = subprocess.run([str(BIN / "ansible"), "-i", str(inventory), "build1.packaging", "-m",
-                                 "ansible.builtin.wait_for_connection", "-a", f"timeout={BOOT_TIMEOUT}"],
-                                cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=BOOT_TIMEOUT + 60,
-                                check=False)
-        assert waited.returncode == 0, waited.stdout + waited.stderr
-        booted = time.monotonic() - started
-        first = playbook(inventory, "vms.yml", "--limit", "build1.packaging")
-        converged = time.monotonic() - started - booted
-        assert first.returncode == 0, first.stdout + first.stderr
-        assert recap(first, "build1.packaging")["changed"] > 0
-        second = playbook(inventory, "vms.yml", "--limit", "build1.packaging")
-        again = time.monotonic() - started - booted - converged
-        assert second.returncode == 0, second.stdout + second.stderr
-        assert recap(second, "build1.packaging")["changed"] == 0, second.stdout
-        print(f"takeover under TCG: domain made and SSH up after {booted:.0f} s, base + tenant_access "
-              f"converged in {converged:.0f} s, second run {again:.0f} s (changed=0)")
-        # the tenant member is root on its VM; root's keys are the member's and the automation key
-        member = ssh_root(hypervisor, member_private, TAKEOVER_ADDRESS, "id -u; hostname -f; "
-                          "grep -c '^ssh-' /root/.ssh/authorized_keys")
-        assert member.returncode == 0, member.stderr
-        assert member.stdout.split() == ["0", "build1.packaging.vms.infra.psf.io", "2"], member.stdout
-        keys = ssh_root(hypervisor, staff_private, TAKEOVER_ADDRESS, "cat /root/.ssh/authorized_keys").stdout
-        assert member_key in keys and staff_key in keys, keys
-        # base's baseline is in force on the guest: the firewall's ruleset and sshd's hardened settings
-        baseline = ssh_root(hypervisor, staff_private, TAKEOVER_ADDRESS,
-                            "nft list ruleset | grep -c 'tcp dport 22'; sshd -T | grep -i '^passwordauthentication'")
-        assert baseline.returncode == 0 and "passwordauthentication no" in baseline.stdout, baseline.stdout
-        # a key that is not the tenant's is refused
-        stranger = tmp_path / "stranger"
-        new_key(stranger, "stranger")
-        assert ssh_root(hypervisor, stranger, TAKEOVER_ADDRESS, "true").returncode == 255
-    finally:
-        remove_machine(conn, pool, machine)
         conn.close()
