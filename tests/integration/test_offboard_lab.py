@@ -46,6 +46,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dns.rcode
 import pytest
@@ -134,16 +135,25 @@ def recap(output: str) -> dict[str, dict[str, int]]:
             for m in RECAP_LINE.finditer(tail)}
 
 
-def active_targets(server: str = MONITOR, check: bool = True) -> list[dict]:
-    """The active targets (labels, health, ...) of the Prometheus in the monitoring machine ``server``
-    (its HTTP API, asked inside that machine)."""
-    script = ("import json, urllib.request; print(json.dumps(json.load(urllib.request.urlopen("
-              "'http://127.0.0.1:9090/api/v1/targets?state=active'))['data']['activeTargets']))")
-    result = subprocess.run(["podman", "exec", server, "python3", "-c", script], capture_output=True, text=True,
-                            check=False, timeout=60, env=dict(os.environ, CONTAINERS_CONF=containers_conf()))
+def prometheus_api(server: str, path: str, check: bool = True, **params: str) -> Any:
+    """The ``data`` of a GET of the Prometheus HTTP API ``path`` (``targets``, ``query``) in the monitoring
+    machine ``server``, asked inside that machine (it listens on 127.0.0.1); None when ``check`` is off
+    and the machine did not answer."""
+    script = ("import json, sys, urllib.parse, urllib.request; print(json.dumps(json.load(urllib.request.urlopen("
+              "'http://127.0.0.1:9090/api/v1/' + sys.argv[1] + '?' + urllib.parse.urlencode(json.loads(sys.argv[2]))"
+              "))['data']))")
+    result = subprocess.run(["podman", "exec", server, "python3", "-c", script, path, json.dumps(params)],
+                            capture_output=True, text=True, check=False, timeout=60,
+                            env=dict(os.environ, CONTAINERS_CONF=containers_conf()))
     if check:
-        assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.returncode == 0 else []
+        assert result.returncode == 0, f"{path} {params} on {server}: {result.stderr}"
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def active_targets(server: str = MONITOR, check: bool = True) -> list[dict]:
+    """The active targets (labels, health, ...) of the Prometheus in the monitoring machine ``server``."""
+    data = prometheus_api(server, "targets", check, state="active")
+    return data["activeTargets"] if data else []
 
 
 def prometheus_labels(check: bool = True) -> list[dict[str, str]]:

@@ -24,7 +24,6 @@ asserted."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import shlex
 import subprocess
@@ -51,6 +50,7 @@ from test_offboard_lab import (  # noqa: E402
     borg_archives,
     out,
     podman,
+    prometheus_api,
     recap,
     retention_record,
 )
@@ -127,10 +127,7 @@ def target_health(host: str, job: str) -> str | None:
 
 def prometheus_value(expr: str) -> float | None:
     """The value of a PromQL expression with one series or none, asked of the guest site's Prometheus."""
-    script = ("import json, sys, urllib.parse, urllib.request; print(json.dumps(json.load(urllib.request.urlopen("
-              "'http://127.0.0.1:9090/api/v1/query?' + urllib.parse.urlencode({'query': sys.argv[1]})))"
-              "['data']['result']))")
-    series = json.loads(podman("exec", MONITOR, "python3", "-c", script, expr).stdout)
+    series = prometheus_api(MONITOR, "query", query=expr)["result"]
     assert len(series) <= 1, series
     return float(series[0]["value"][1]) if series else None
 
