@@ -114,11 +114,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # primary's zone list at once would race, the end-to-end test's module-scoped fixture (the lab
 # machines) must live on one worker, and pebble 2.4 deadlocks when new orders from two processes
 # interleave (see plugins/module_utils/acme/protocol.py); test_registry_lab.py compares the primary's
-# zone list before and after a refused run. Every other test is scheduled on its own.
+# zone list before and after a refused run; test_domains_playbook.py removes a tenant zone's
+# delegation at the lab registry that site.yml's domains.yml puts back. Every other test is
+# scheduled on its own.
 SERIAL_LAB_MODULES = frozenset({
     "test_site.py", "test_nameserver_lab.py", "test_certificate.py", "test_registry_lab.py",
     "test_domain_lab.py", "test_runner_lab.py",
-    "test_dnssec_rollover.py", "test_offboard_lab.py", "test_vm_dns_lab.py",
+    "test_dnssec_rollover.py", "test_offboard_lab.py", "test_vm_dns_lab.py", "test_domains_playbook.py",
 })
 
 

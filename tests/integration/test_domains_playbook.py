@@ -7,12 +7,17 @@ write their metrics with (psf.infra.textfile_metrics).
   (psf_registrar_stand_in_zone): a tenant zone whose registrar is the tenant's, removed from `test.`,
   is delegated again and resolves through the lab's validating resolver; the metrics file holds the
   chain status of every zone we sign (secure) and promtool accepts it;
+- domains.yml's list forms in the play (lab): with that zone's delegation removed, check mode with
+  diff names it and changes nothing at the registry, a run delegates it again, and a second run
+  changes nothing and loops over no domain (one task per step);
 - dns-tenant-instructions.yml (lab): the exact NS records and the state at the parent for the
   tenant that keeps its own registrar; a DS at the parent that matches no key of the zone fails the
   run naming the tenant and the domain, after the report, and the metric says stale_ds.
 
 Real servers only (the lab's BIND registry, ns1/ns2, unbound). Whatever a test changes at the
-registry is put back in `finally`.
+registry is put back in `finally`. These tests change the lab registry's delegation of a tenant zone
+that `site.yml` keeps, so they run on the serial lab worker (tests/conftest.py), never beside
+test_site.py or each other.
 """
 
 from __future__ import annotations
@@ -206,3 +211,34 @@ def test_tenant_instructions_report_and_a_stale_ds_fails_naming_the_tenant(lab, 
         assert labctl._parent_delegation(lab.port("registry"), TENANT_ZONE)[1] == set()
     finally:
         set_delegation(lab, TENANT_ZONE, [])
+
+
+# ---- domains.yml's list forms in the play: check, diff, apply, again -----------------------------
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_domains_playbook_check_diff_apply_again_without_loops(lab):
+    zone = TENANT_ZONE  # rfc2136 at the lab registry, unsigned
+    if labctl.soa_serial(lab.port("ns1"), zone + ".") is None:
+        pytest.skip(f"{zone} is not on ns1 (run playbooks/dns.yml first)")
+    set_delegation(lab, zone, [], nameservers=False)
+    try:
+        planned = playbook("domains.yml", "--check", "--diff")
+        assert planned.returncode == 0, planned.stdout[-4000:] + planned.stderr[-2000:]
+        out = words(planned.stdout)
+        # the diff names the domain, and check mode changed nothing at the registry
+        assert f"before: {zone} at rfc2136" in out and f"after: {zone} at rfc2136" in out, out[-3000:]
+        assert labctl._parent_delegation(lab.port("registry"), zone)[0] == set()
+
+        applied = playbook("domains.yml")
+        assert applied.returncode == 0, applied.stdout[-4000:] + applied.stderr[-2000:]
+        assert labctl._parent_delegation(lab.port("registry"), zone)[0] == set(labctl.INFRA_NAMESERVERS)
+        assert f"{zone}: expires " in words(applied.stdout)
+
+        again = playbook("domains.yml")
+        assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout[-3000:]
+        # one task per step: no task loops over the domains
+        assert "(item=" not in again.stdout, again.stdout[:3000]
+    finally:
+        set_delegation(lab, zone, [])
