@@ -245,7 +245,7 @@ def test_the_lab_inventory_puts_it_in_decommissioned_vms_with_its_connection(lab
     assert "old1.packaging" in _members(lab_inventory, "tenant_packaging")
     old1 = lab_inventory["_meta"]["hostvars"]["old1.packaging"]
     assert old1["psf_vm"]["state"] == "decommissioned"
-    assert old1["ansible_connection"] == "containers.podman.podman"
+    assert old1["ansible_connection"] == "psf.infra.podman"
     assert old1["decommission_hypervisor"] == "lab-podman"
 
 
