@@ -14,8 +14,9 @@ description:
     instances are. Ansible's modules run through C(podman exec -i) with the module sent on standard
     input (pipelining), so a task costs one C(podman) process instead of the five or six of a copy,
     C(chmod), run and C(rm) through a temporary directory.
-  - Files go in and out through C(podman exec) as well (C(cat) inside the container), so the
-    container is never paused (C(podman cp) pauses it by default) nor mounted.
+  - Files go in and out through C(podman exec) as well (C(cat) inside the container), streamed
+    without being read into memory, so the container is never paused (C(podman cp) pauses it by
+    default) nor mounted.
   - C(containers.podman.podman) declares that it cannot pipeline, because it runs C(podman exec)
     without C(-i); this plugin replaces it for containers of the control node. It needs no collection
     besides ansible-core.
@@ -126,22 +127,27 @@ class Connection(ConnectionBase):
         command = [self._podman_path, *shlex.split(self.get_option("podman_extra_args") or "")]
         return [to_bytes(part, errors="surrogate_or_strict") for part in (*command, *args)]
 
-    def _exec(self, argv: list[str], in_data: bytes | None = None) -> tuple[int, bytes, bytes]:
-        """``podman exec`` in the container; standard input is passed only when there is some."""
+    def _exec(self, argv: list[str], in_data: bytes | None = None, *, source=None,
+              target=None) -> tuple[int, bytes, bytes]:
+        """``podman exec`` in the container. Standard input is ``in_data`` or the open file ``source``
+        (streamed, never read into memory), and is passed only when there is one; standard output goes
+        to the open file ``target`` when given."""
         options = ["exec"]
-        if in_data is not None:
+        if in_data is not None or source is not None:
             options.append("-i")
         user = self.get_option("remote_user")
         if user:
             options += ["--user", user]
         command = self._podman_command(*options, self._container, *argv)
         display.vvv(f"EXEC {to_text(b' '.join(command), errors='surrogate_or_replace')}", host=self._container)
-        process = subprocess.run(command, input=in_data, capture_output=True, check=False)
+        streams = {"stdin": source} if source is not None else {"input": in_data}
+        process = subprocess.run(command, **streams, stdout=target or subprocess.PIPE, stderr=subprocess.PIPE,
+                                 check=False)
         if process.returncode == PODMAN_ERROR and process.stderr.startswith(b"Error:"):
             raise AnsibleConnectionFailure(
                 f"podman cannot run a command in container {self._container}: "
                 f"{to_native(process.stderr.strip(), errors='surrogate_or_replace')}")
-        return process.returncode, process.stdout, process.stderr
+        return process.returncode, process.stdout or b"", process.stderr
 
     def _connect(self):
         super()._connect()
@@ -163,8 +169,8 @@ class Connection(ConnectionBase):
         if not os.path.isfile(to_bytes(in_path, errors="surrogate_or_strict")):
             raise AnsibleFileNotFound(f"file or module does not exist: {to_native(in_path)}")
         with open(to_bytes(in_path, errors="surrogate_or_strict"), "rb") as source:
-            content = source.read()
-        rc, _stdout, stderr = self._exec(["/bin/sh", "-c", 'cat > "$1"', "sh", to_native(out_path)], content)
+            rc, _stdout, stderr = self._exec(["/bin/sh", "-c", 'cat > "$1"', "sh", to_native(out_path)],
+                                             source=source)
         if rc != 0:
             raise AnsibleError(f"failed to write {out_path} in container {self._container}: "
                                f"{to_native(stderr.strip(), errors='surrogate_or_replace')}")
@@ -173,12 +179,13 @@ class Connection(ConnectionBase):
     def fetch_file(self, in_path, out_path):
         super().fetch_file(in_path, out_path)
         display.vvv(f"FETCH {in_path} TO {out_path}", host=self._container)
-        rc, stdout, stderr = self._exec(["/bin/cat", "--", to_native(in_path)])
+        out_bytes = to_bytes(out_path, errors="surrogate_or_strict")
+        with open(out_bytes, "wb") as target:
+            rc, _stdout, stderr = self._exec(["/bin/cat", "--", to_native(in_path)], target=target)
         if rc != 0:
+            os.unlink(out_bytes)  # not half a file
             raise AnsibleError(f"failed to read {in_path} in container {self._container}: "
                                f"{to_native(stderr.strip(), errors='surrogate_or_replace')}")
-        with open(to_bytes(out_path, errors="surrogate_or_strict"), "wb") as target:
-            target.write(stdout)
 
     def close(self):
         super().close()
