@@ -1,5 +1,6 @@
 # psf.infra: the front door. Every target installs what it needs, once.
 #   make demo   - bring the lab up and run playbooks/site.yml against inventories/lab
+#                 (VM_PROVIDER=libvirt: the tenant VMs as libvirt guests; docs/vms.md)
 #   make test   - lint, sanity, unit, integration (lab), Molecule; ends with pytest's summary
 # Other targets: lint, sanity, unit, integration, e2e, molecule, bench, lab-up, lab-down, lab-status,
 # lab-vms-down, image, vm-image, deps, build, clean.
@@ -26,7 +27,7 @@ export CONTAINERS_CONF := $(ROOT)/.cache/podman/containers.conf
         lab-up lab-down lab-status lab-vms-down build clean
 
 help:
-	@sed -n '2,6p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+	@sed -n '2,7p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
 
 ## ---- set-up (each step skips itself when done) -------------------------------------------
 
@@ -62,16 +63,35 @@ vm-image: deps
 
 # The lab's machines (tenant VMs, backup and monitoring servers) are podman containers from the
 # image (playbooks/lab-vms.yml, run by site.yml); `make lab-vms-down` removes them.
+# VM_PROVIDER=libvirt: the tenant VMs are libvirt guests instead (TCG, the standard image, made and
+# booted by playbooks/hypervisor.yml), in the inventory `labctl.py guests up` writes from
+# inventories/lab (.lab/guests/inventory); the backup and monitoring servers stay podman machines,
+# joined to the guests by forwarders (docs/vms.md, "The lab's site on libvirt guests").
+# `make lab-vms-down VM_PROVIDER=libvirt` removes the guests, their forwarders and the machines.
 # SITE_ARGS: more ansible-playbook arguments, e.g. SITE_ARGS='--check --diff' (the drift report).
-SITE_ARGS ?=
+SITE_ARGS   ?=
+VM_PROVIDER ?= podman
+ifeq ($(VM_PROVIDER),podman)
+DEMO_INVENTORY := inventories/lab
+else ifeq ($(VM_PROVIDER),libvirt)
+DEMO_INVENTORY := $(or $(PSF_LAB_DIR),$(ROOT)/.lab)/guests/inventory
+else
+$(error VM_PROVIDER must be podman (the default) or libvirt, not '$(VM_PROVIDER)')
+endif
 demo: deps image
 	$(PY) lab/labctl.py up
-	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml $(SITE_ARGS)
-	$(PY) -m psf_infra_runner.summary --inventory inventories/lab
-	$(BIN)/psf-infra status -i inventories/lab
-	@bash lab/demo-next.sh
+ifeq ($(VM_PROVIDER),libvirt)
+	$(PY) lab/labctl.py guests up
+	$(BIN)/ansible-playbook -i $(DEMO_INVENTORY) playbooks/lab-vms.yml
+	$(PY) lab/labctl.py guests forward
+endif
+	$(BIN)/ansible-playbook -i $(DEMO_INVENTORY) playbooks/site.yml $(SITE_ARGS)
+	$(PY) -m psf_infra_runner.summary --inventory $(DEMO_INVENTORY)
+	$(BIN)/psf-infra status -i $(DEMO_INVENTORY)
+	@bash lab/demo-next.sh $(VM_PROVIDER) $(DEMO_INVENTORY)
 
-# The lab is brought up once for all pytest workers (and stopped after, unless it was already up);
+# The lab is brought up once for all pytest workers (and stopped after, with the lab's machines the
+# site tests made, unless it was already up);
 # the Molecule scenarios run first, in parallel with the rest (pytest-xdist). Before them, alone,
 # the tests that stop lab services one by one (tests/integration/test_backends_down.py: they skip
 # themselves among other workers; their backup-server case needs the lab machines of `make demo`).
@@ -85,7 +105,10 @@ test: deps image lint sanity
 	$(PY) -m pytest -p no:cacheprovider $(ALONE_TESTS) || status=$$?; \
 	echo "== then everything else, $(TEST_WORKERS) workers"; \
 	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --durations=25 || status=$$?; \
-	[ $$was_up = 1 ] || $(PY) lab/labctl.py down >/dev/null 2>&1 || true; \
+	if [ $$was_up = 0 ]; then \
+	  $(BIN)/ansible-playbook -i inventories/lab playbooks/lab-vms.yml -e lab_vms_state=absent >/dev/null 2>&1 || true; \
+	  $(PY) lab/labctl.py down >/dev/null 2>&1 || true; \
+	fi; \
 	exit $$status
 
 ## ---- parts of the test run ----------------------------------------------------------------
@@ -131,7 +154,10 @@ lab-status: deps
 
 # The lab's machines are not part of labctl.py (`lab-down` leaves them): remove them here.
 lab-vms-down: deps
-	$(BIN)/ansible-playbook -i inventories/lab playbooks/lab-vms.yml -e lab_vms_state=absent
+ifeq ($(VM_PROVIDER),libvirt)
+	$(PY) lab/labctl.py guests down
+endif
+	$(BIN)/ansible-playbook -i $(DEMO_INVENTORY) playbooks/lab-vms.yml -e lab_vms_state=absent
 
 build: deps
 	$(BIN)/ansible-galaxy collection build --force --output-path $(ROOT)/.cache/dist $(COLLECTION)

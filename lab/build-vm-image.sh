@@ -151,6 +151,9 @@ CLOUD
 : >"$rootfs/etc/machine-id"
 rm -f "$rootfs/var/lib/dbus/machine-id" "$rootfs/etc/hostname" "$rootfs"/etc/ssh/ssh_host_*
 run in_rootfs systemctl enable systemd-networkd.service systemd-resolved.service
+# nginx is there for the app role (no mirror is needed to make an app VM); a VM without an app
+# runs no web server: the role enables it where it publishes an app
+run in_rootfs systemctl disable nginx.service
 rm -f "$rootfs/etc/resolv.conf" "$rootfs/usr/sbin/policy-rc.d"
 ln -s ../run/systemd/resolve/stub-resolv.conf "$rootfs/etc/resolv.conf"
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/log/*.log \

@@ -14,6 +14,9 @@
     labctl.py check-zones    ask the registry and the resolver about every zone of a JSON request
                              on stdin (psf_lab/zone_check.py; playbooks/dns.yml), print JSON
     labctl.py libvirtd up|down  the lab's libvirtd (not part of `up`; see docs/vms.md)
+    labctl.py guests up|forward|down  the lab's site on libvirt guests (make demo VM_PROVIDER=libvirt):
+                             libvirtd, the standard image and .lab/guests/inventory; the forwarders
+                             to the lab's backup and monitoring machines; all of it taken away
     labctl.py vm-image [--force] build the standard VM image when its recipe changed
                              (lab/build-vm-image.sh, cached in .cache/vm-image/); print its path
 
@@ -30,7 +33,7 @@ from typing import Any
 
 from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
 
-from psf_lab.config import SERVICES, LabError
+from psf_lab.config import SERVICES, LabError, LabPaths
 from psf_lab.lifecycle import down, restart, status, stop, up
 from psf_lab.resolver import flush_resolver, sync_resolver
 
@@ -42,6 +45,37 @@ def print_status(report: dict[str, dict[str, Any]]) -> None:
         mark = "ok" if entry["healthy"] else "DOWN"
         print(f"{name:9} {entry['program']:9} {address:16} {entry['control_port'] or '':<6} "
               f"{entry['pid'] or '-':>7}  {mark:4} {entry['detail']}")
+
+
+def guests_command(action: str) -> None:
+    from psf_lab import guests, vm_image
+    from psf_lab import libvirt as lab_libvirt  # libvirt-python is needed only here
+
+    paths = LabPaths()
+    if action == "down":
+        names = guests.forwarders_down(paths)
+        removed = guests.remove_guests(paths, lab_libvirt.start(paths)) if lab_libvirt.running(paths) else []
+        lab_libvirt.stop(paths)
+        print(json.dumps({"forwarders_stopped": names, "guests_removed": removed}))
+        return
+    state = lab_libvirt.start(paths)
+    if action == "up":
+        import libvirt
+
+        image = vm_image.build()
+        volume = vm_image.put_in_pool(image, state["pool_dir"])
+        conn = libvirt.open(state["uri"])
+        try:
+            conn.storagePoolLookupByName(state["pool"]).refresh(0)
+        finally:
+            conn.close()
+        print(json.dumps(guests.write_inventory(paths, state, volume), indent=2))
+    else:
+        site_file = guests.site_dir(paths) / "site.json"
+        if not site_file.exists():
+            raise LabError(f"{site_file} is missing: run `labctl.py guests up` first")
+        site = json.loads(site_file.read_text())
+        print(json.dumps({"forwarders": guests.forwarders_up(paths, state, "demo", site["guests"])}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     stop_parser.add_argument("services", nargs="+", choices=list(SERVICES))
     libvirtd_parser = sub.add_parser("libvirtd", help="start or stop the lab's libvirtd (docs/vms.md)")
     libvirtd_parser.add_argument("action", choices=["up", "down"])
+    guests_parser = sub.add_parser(
+        "guests", help="the lab's site on libvirt guests (make demo VM_PROVIDER=libvirt; docs/vms.md): up = "
+        "libvirtd, the standard image and the guest inventory; forward = the forwarders to the lab machines; "
+        "down = forwarders, guests and libvirtd stopped")
+    guests_parser.add_argument("action", choices=["up", "forward", "down"])
     image_parser = sub.add_parser("vm-image", help="build the standard VM image when its recipe changed")
     image_parser.add_argument("--force", action="store_true", help="rebuild even when it is up to date")
     args = parser.parse_args(argv)
@@ -113,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(lab_libvirt.start()))
             else:
                 lab_libvirt.stop()
+        elif args.command == "guests":
+            guests_command(args.action)
         elif args.command == "vm-image":
             from psf_lab.vm_image import build
 

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "lab") not in sys.path:
     sys.path.insert(0, str(REPO / "lab"))
 
+from psf_lab import guests  # noqa: E402
 from psf_lab import libvirt as lab_libvirt  # noqa: E402
 from psf_lab.config import LabPaths  # noqa: E402
 
@@ -67,9 +68,7 @@ def remove_machine(conn: Any, pool: Any, name: str) -> None:
 
 def ssh_options(state: dict[str, Any], key: Path) -> list[str]:
     """How the tests and Ansible reach a guest: through the lab's relay in the guests' namespace."""
-    return ["-o", f"ProxyCommand={state['proxy_command']}", "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-            "-o", "LogLevel=ERROR", "-i", str(key)]
+    return guests.ssh_options(state, key)
 
 
 def ssh_root(state: dict[str, Any], key: Path, address: str, command: str) -> subprocess.CompletedProcess:

@@ -54,6 +54,8 @@ def inventory(tmp_path: Path, hypervisor: dict[str, Any]) -> Path:
         "provider": "libvirt", "uri": hypervisor["uri"], "pool": hypervisor["pool"],
         "network": hypervisor["network"], "base_image": BASE, "domain_type": "qemu",
         "ssh_authorized_key": KEY, "shutdown_timeout": 0,
+        # its guests boot no OS (a blank base image): nothing to wait for after starting them
+        "boot_timeout": 0,
         "subnets": [{"prefix": "192.0.2.0/24", "gateway": "192.0.2.1"},
                     {"prefix": "198.51.100.0/24", "gateway": "198.51.100.1"},
                     {"prefix": "2001:db8:80::/64", "gateway": "2001:db8:80::1"}],

@@ -15,17 +15,16 @@ converged by another test at the same time: it runs beside the serial lab worker
 worker with the other libvirtd tests (tests/conftest.py).
 
 The guest's network namespace (psflab) has no route to the podman machines; three forwarders of
-the lab (lab/psf_lab/forward.py with the relay) join them, nothing else: the guest's borg reaches
-the backup machine's sshd at its gateway's port 2222, and in the monitoring machine Prometheus
-scrapes the guest at 127.0.0.83:19100 of its own namespace (the guest's exporter listens on 19100,
-its monitoring_agent_port) and the blackbox exporter reads the guest's SSH banner at 127.0.0.83:22
-(docs/vms.md, "Guests and the lab's machines"). Durations are printed (`pytest -s`), never
-asserted."""
+the lab (lab/psf_lab/guests.py's forwarders_up, as for the demo's guests) join them, nothing else:
+the guest's borg reaches the backup machine's sshd at its gateway's port 2223 (2222 is the demo's),
+and in the monitoring machine Prometheus scrapes the guest at 127.0.0.83:19100 of its own namespace
+(the guest's exporter listens on 19100, its monitoring_agent_port) and the blackbox exporter reads
+the guest's SSH banner at 127.0.0.83:22 (docs/vms.md, "Guests and the lab's machines"). Durations
+are printed (`pytest -s`), never asserted."""
 
 from __future__ import annotations
 
 import secrets
-import shlex
 import subprocess
 import sys
 import time
@@ -36,20 +35,20 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_cli import BIN, REPO, ansible_env, copy_inventory
+from ansible_cli import REPO, copy_inventory
 
 sys.path[:0] = [str(REPO / "lab"), str(REPO / "collections")]
 
 libvirt = pytest.importorskip("libvirt")
 
 import labctl  # noqa: E402
-from libvirt_support import lab_libvirtd, new_key, remove_machine, ssh_options, ssh_root  # noqa: E402
-from psf_lab import forward, vm_image  # noqa: E402
+from libvirt_support import lab_libvirtd, new_key, remove_machine, ssh_root  # noqa: E402
+from psf_lab import guests, vm_image  # noqa: E402
+from psf_lab.config import LabPaths  # noqa: E402
 from test_offboard_lab import (  # noqa: E402
     active_targets,
     borg_archives,
     out,
-    podman,
     prometheus_api,
     recap,
     retention_record,
@@ -63,8 +62,10 @@ NETWORK = "192.0.2.0/24"
 #: Where the monitoring machine's forwarder listens (in its own namespace) for the guest's exporter;
 #: not 9100, where the monitoring machine's own exporter listens on every address.
 SCRAPE_ADDRESS = "127.0.0.83"
-EXPORTER_PORT = 19100
-BACKUP_PORT = 2222
+EXPORTER_PORT = guests.EXPORTER_PORT
+#: Its own port at the guests' gateway, not the one of the lab's guest site (make demo
+#: VM_PROVIDER=libvirt, psf_lab/guests.py): the two sites' forwarders never share a listener.
+BACKUP_PORT = guests.BACKUP_PORT + 1
 #: The guest site's VM domain and reverse zone: its own, on the lab's ns1/ns2 (labctl.add_zone), so that
 #: no other test's vm-dns.yml prunes them. Outside infra.test: nothing delegates it (vm-dns.yml writes
 #: no NS/DS in a zone of the lab's); the test asks ns1 and ns2 directly.
@@ -73,14 +74,13 @@ REVERSE_ZONE = "2.0.192.in-addr.arpa"
 #: The guest site's backup and monitoring servers: inventory host -> its lab machine (container).
 BACKUP_HOST, BACKUP = "guest-backup", "psf-guest-backup"
 MONITOR_HOST, MONITOR = "guest-monitor", "psf-guest-monitor"
-#: Under TCG, SSH was up 79 s after hypervisor.yml alone; in CI another worker may boot a guest too.
+#: hypervisor.yml's wait for the guest (psf_hypervisor.boot_timeout): under TCG, SSH was up 79 s after
+#: the guest started; in CI another worker may boot a guest too.
 BOOT_TIMEOUT = 900
 #: What converges a tenant VM: base and tenant_access, backup_client, monitoring_agent.
 CONVERGE = ("vms.yml", "backups.yml", "monitoring.yml")
-RELAY = str(REPO / "lab" / "psf_lab" / "relay.py")
-#: What production sets for every tenant VM; the guest takes its rule for root's extra keys from it.
-PRODUCTION_TENANT_VMS = yaml.safe_load((REPO / "inventories" / "production" / "group_vars" / "tenant_vms.yml")
-                                       .read_text())
+#: The forwarders' site name (lab/psf_lab/guests.py): service names forward-guest-test-*.
+FORWARDERS = "guest-test"
 
 
 @dataclass
@@ -111,10 +111,6 @@ class Guest:
 def playbook(inventory: Path, name: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     """The offboarding test's runner, with more time: under TCG each task in the guest is slow."""
     return offboard_playbook(inventory, name, *args, timeout=1800)
-
-
-def container_pid(name: str) -> str:
-    return podman("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
 
 
 def target_health(host: str, job: str) -> str | None:
@@ -190,31 +186,15 @@ def guest_inventory(tmp_path: Path, hypervisor: dict[str, Any], tenant: str, sta
     (inventory / "group_vars" / "all" / "zz-lab-hypervisor.yml").write_text(yaml.safe_dump({"psf_hypervisor": {
         "provider": "libvirt", "uri": hypervisor["uri"], "pool": hypervisor["pool"],
         "network": hypervisor["network"], "base_image": hypervisor["base_image"], "domain_type": "qemu",
-        "ssh_authorized_key": staff_public, "shutdown_timeout": 0,
+        "ssh_authorized_key": staff_public, "shutdown_timeout": 0, "boot_timeout": BOOT_TIMEOUT,
         "subnets": [{"prefix": hypervisor["subnet"], "gateway": hypervisor["gateway"]}],
         "nameservers": [hypervisor["gateway"]], "search": [VM_DOMAIN]}}))
     (inventory / "host_vars").mkdir(exist_ok=True)
-    (inventory / "host_vars" / f"vm1.{tenant}.yml").write_text(yaml.safe_dump({
-        # over SSH as root with the staff automation key, through the lab's relay (not podman)
-        "ansible_host": ADDRESS, "ansible_connection": "ssh", "ansible_user": "root",
-        "ansible_ssh_private_key_file": str(staff_key),
-        "ansible_ssh_common_args": " ".join(shlex.quote(option) for option in ssh_options(hypervisor, staff_key)[:-2]),
-        # each task's module goes through the SSH session's input (no temporary file, fewer round
-        # trips): under TCG every command in the guest is slow
-        "ansible_pipelining": True,
-        # tenant_access rewrites root's keys every run: the automation key stays by production's own
-        # rule (a second run that still logs in is the proof)
-        "tenant_access_root_extra_keys": PRODUCTION_TENANT_VMS["tenant_access_root_extra_keys"],
-        # no Debian mirror and no NTP pool in the guests' namespace: the image carries the roles' packages
-        "base_apt_update_cache": False, "base_time_pools": [],
-        # its backup machine's sshd, through the forwarder at the guest's gateway
-        "backup_client_server_address": hypervisor["gateway"], "backup_client_server_port": BACKUP_PORT,
-        # Prometheus scrapes through the forwarder in its own namespace, at the exporter's port (the
-        # monitoring machine's own exporter has 9100 on every address there); the exporter sees the gateway
-        "psf_monitoring_address": SCRAPE_ADDRESS, "monitoring_agent_port": EXPORTER_PORT,
-        "monitoring_agent_allowed_sources": [f"{hypervisor['gateway']}/32"],
-        # decommission.yml's step 6: the libvirt domain on psf_hypervisor, not a lab podman machine
-        "decommission_hypervisor": "libvirt"}))
+    # over SSH as root with the staff automation key through the lab's relay, its backup and monitoring
+    # servers through the forwarders (the lab's own rule for its libvirt guests, psf_lab/guests.py)
+    (inventory / "host_vars" / f"vm1.{tenant}.yml").write_text(yaml.safe_dump(guests.guest_host_vars(
+        hypervisor, ADDRESS, staff_key, guests.production_root_extra_keys(), scrape=SCRAPE_ADDRESS,
+        backup_port=BACKUP_PORT)))
     # the second pass over the guest: the three playbooks in one run
     (tmp_path / "again.yml").write_text(yaml.safe_dump(
         [{"ansible.builtin.import_playbook": str(REPO / "playbooks" / name)} for name in CONVERGE]))
@@ -243,7 +223,6 @@ def guest(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guest]:
     print(f"standard image: build or cache check {image['seconds']} s")
     staff_key, member_key = tmp_path / "staff", tmp_path / "member"
     staff_public, member_public = new_key(staff_key, "psf-infra-automation"), new_key(member_key, "liaison")
-    forwarders: list[subprocess.Popen[str]] = []
     with lab_libvirtd() as state:
         volume = vm_image.put_in_pool(image, state["pool_dir"])
         conn = libvirt.open(state["uri"])
@@ -261,20 +240,14 @@ def guest(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guest]:
             found.timings["zones"] = time.monotonic() - started
             result, found.timings["lab-vms"] = playbook(inventory, "lab-vms.yml")
             assert result.returncode == 0, out(result)
-            forwarders.append(forward.start(
-                ["ip", "netns", "exec", state["namespace"]], state["gateway"], BACKUP_PORT,
-                ["nsenter", "--target", container_pid(BACKUP), "--net", sys.executable, RELAY, "127.0.0.1", "22"]))
-            forwarders.append(forward.start(
-                ["nsenter", "--target", container_pid(MONITOR), "--net"], SCRAPE_ADDRESS, EXPORTER_PORT,
-                ["ip", "netns", "exec", state["namespace"], sys.executable, RELAY, ADDRESS, str(EXPORTER_PORT)]))
-            # and the SSH banner probe's, from the same address to the guest's sshd
-            forwarders.append(forward.start(
-                ["nsenter", "--target", container_pid(MONITOR), "--net"], SCRAPE_ADDRESS, 22,
-                ["ip", "netns", "exec", state["namespace"], sys.executable, RELAY, ADDRESS, "22"]))
+            # the three forwarders (the backup machine's sshd; the guest's exporter and sshd for the
+            # monitoring machine), as lab processes of this site's own (the demo's are "demo")
+            guests.forwarders_up(LabPaths(), state, FORWARDERS, [
+                {"host": f"vm1.{tenant}", "address": ADDRESS, "scrape": SCRAPE_ADDRESS}],
+                backup_machine=BACKUP, monitor_machine=MONITOR, backup_port=BACKUP_PORT)
             yield found
         finally:
-            for process in forwarders:
-                forward.stop(process)
+            guests.forwarders_down(LabPaths(), FORWARDERS)
             remove_machine(conn, pool, found.machine)
             conn.close()
             print("timings (s):", {step: round(value, 1) for step, value in found.timings.items()})
@@ -288,15 +261,12 @@ def test_a_libvirt_guest_is_served_like_every_vm(guest: Guest, lab) -> None:
     """Booted, converged (twice: the second run changes nothing), backed up, monitored, in DNS; its
     tenant member is root on it."""
     scope = ("-e", f"psf_tenant_scope={guest.tenant}")
-    result, guest.timings["hypervisor"] = playbook(guest.inventory, "hypervisor.yml", *scope)
+    # hypervisor.yml makes and starts the guest, then waits for it to boot and let Ansible in (its
+    # second play, on the VMs the run started: the guest's only task there)
+    result, guest.timings["hypervisor + boot"] = playbook(guest.inventory, "hypervisor.yml", *scope)
     assert result.returncode == 0, out(result)
-    started = time.monotonic()
-    waited = subprocess.run([str(BIN / "ansible"), "-i", str(guest.inventory), guest.host, "-m",
-                             "ansible.builtin.wait_for_connection", "-a", f"timeout={BOOT_TIMEOUT}"],
-                            cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=BOOT_TIMEOUT + 60,
-                            check=False)
-    assert waited.returncode == 0, waited.stdout + waited.stderr
-    guest.timings["boot"] = time.monotonic() - started
+    booted = recap(result.stdout)[guest.host]
+    assert (booted["ok"], booted["failed"], booted["unreachable"]) == (1, 0, 0), out(result)
     # the guest with the servers it registers with (the backup server's key, Prometheus's targets):
     # the site's own, converged here for the first time
     converge = (("vms.yml", scope), ("backups.yml", ("--limit", f"{BACKUP_HOST},{guest.host}")),

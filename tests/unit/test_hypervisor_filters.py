@@ -64,7 +64,10 @@ def test_each_vm_becomes_one_task_with_its_preset_name_and_seed_network():
                              "containers made by playbooks/lab-vms.yml"),
     ({"uri": ""}, "psf_hypervisor: field uri is required (a non-empty string)"),
     ({"ssh_authorized_key": None}, "psf_hypervisor: field ssh_authorized_key is required (a non-empty string)"),
-    ({"bridge": "br0"}, "psf_hypervisor: unknown field(s) bridge; known: base_image, domain_type"),
+    ({"bridge": "br0"}, "psf_hypervisor: unknown field(s) bridge; known: base_image, boot_timeout, domain_type"),
+    ({"boot_timeout": "10m"}, "psf_hypervisor: field boot_timeout must be a whole number of seconds, 0 or more "
+                              "(is '10m')"),
+    ({"shutdown_timeout": -1}, "psf_hypervisor: field shutdown_timeout must be a whole number of seconds, 0 or more"),
     ({"subnets": [{"prefix": "192.0.2.0/24", "gateway": "198.51.100.1"}]},
      "psf_hypervisor: subnets[0]: gateway 198.51.100.1 is not in 192.0.2.0/24"),
     ({"subnets": [{"prefix": "192.0.2.1/24"}]}, "psf_hypervisor: subnets[0]: 192.0.2.1/24 has host bits set"),
@@ -106,3 +109,25 @@ def test_machine_name():
     assert hypervisor.machine_name("docs1.packaging") == "docs1-packaging"
     with pytest.raises(AnsibleFilterError):
         hypervisor.machine_name("")
+
+
+def test_started_are_the_vms_this_run_started():
+    def result(host, *actions, **extra):
+        return {"item": {"host": host}, "changed": bool(actions),
+                "actions": [{"action": action, "detail": f"{action} {host}"} for action in actions], **extra}
+
+    results = [
+        result("new.packaging", "create_volumes", "define", "start"),  # made and started
+        result("again.packaging", "start"),                            # was stopped
+        result("bigger.packaging", "define", "restart"),               # restarted for its new size
+        result("grown.packaging", "grow_disk"),                        # changed, still running
+        result("same.packaging"),                                      # nothing to do
+        result("off.packaging", "stop"),
+        {"item": {"host": "skipped.packaging"}, "skipped": True, "changed": False},
+        result("broken.packaging", "define", "start", failed=True),
+    ]
+    started = hypervisor.hypervisor_started(results)
+    assert [entry["item"]["host"] for entry in started] == ["new.packaging", "again.packaging", "bigger.packaging"]
+    assert hypervisor.hypervisor_started([]) == []
+    with pytest.raises(AnsibleFilterError, match="expected a loop's results"):
+        hypervisor.hypervisor_started({"results": []})

@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Filters of ``playbooks/hypervisor.yml``: the tenant VMs of the inventory as ``psf.infra.vm``
 tasks on the hypervisor ``psf_hypervisor`` names (``hypervisor_vms``), and the machines the
-hypervisor holds that the inventory no longer names (``hypervisor_orphans``). Pure: no hypervisor is
+hypervisor holds that the inventory no longer names (``hypervisor_orphans``), and the VMs a run
+started, which the playbook waits for (``hypervisor_started``). Pure: no hypervisor is
 asked here (``psf.infra.vm_info`` does that); the VM's machine name is the inventory host name with
 dots as hyphens (``docs1.packaging`` -> ``docs1-packaging``), the name ``decommission.yml`` uses."""
 
@@ -17,7 +18,7 @@ from ansible.errors import AnsibleFilterError
 
 # What a hypervisor entry of the inventory may say (docs/vms.md, "Tenant VMs on their hypervisor").
 HYPERVISOR_KEYS = {"provider", "uri", "pool", "network", "base_image", "domain_type", "ssh_authorized_key",
-                   "subnets", "nameservers", "search", "restart", "shutdown_timeout"}
+                   "subnets", "nameservers", "search", "restart", "shutdown_timeout", "boot_timeout"}
 
 
 def machine_name(host: Any) -> str:
@@ -42,6 +43,10 @@ def _check_hypervisor(hypervisor: Any) -> Mapping[str, Any]:
     for field in ("uri", "pool", "network", "base_image", "ssh_authorized_key"):
         if not isinstance(hypervisor.get(field), str) or not hypervisor[field].strip():
             _fail(f"field {field} is required (a non-empty string)")
+    for field in ("shutdown_timeout", "boot_timeout"):
+        value = hypervisor.get(field, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            _fail(f"field {field} must be a whole number of seconds, 0 or more (is {value!r})")
     return hypervisor
 
 
@@ -144,9 +149,25 @@ def hypervisor_orphans(vms: Any, hosts: list[str], tenant: str | None = None) ->
     ]
 
 
+def hypervisor_started(results: Any) -> list[dict[str, Any]]:
+    """The results of ``psf.infra.vm`` (a loop's ``results``) whose VM this run started: made and
+    started, started again, or restarted. In check mode these are the VMs the run would start: the
+    playbook does not wait for them there."""
+    if not isinstance(results, list):
+        raise AnsibleFilterError("hypervisor_started: expected a loop's results (a list), "
+                                 f"got {type(results).__name__}")
+    return [
+        result for result in results
+        if isinstance(result, Mapping) and not result.get("skipped") and not result.get("failed")
+        and result.get("changed") and any(isinstance(entry, Mapping) and entry.get("action") in ("start", "restart")
+                                          for entry in result.get("actions") or [])
+    ]
+
+
 class FilterModule:
     """Tenant VMs on their hypervisor."""
 
     def filters(self) -> dict[str, Any]:
         return {"hypervisor_vms": hypervisor_vms, "hypervisor_orphans": hypervisor_orphans,
+                "hypervisor_started": hypervisor_started,
                 "vm_machine_name": machine_name}
