@@ -298,8 +298,28 @@ def forwarders_up(paths: LabPaths, state: dict[str, Any], site: str, guests: lis
     return started
 
 
+def remove_machine(conn: Any, pool: Any, name: str) -> None:
+    """The domain ``name`` (powered off, undefined) and its volumes (``<name>.qcow2``, ``<name>-seed.iso``),
+    whatever state it is in; the base image stays."""
+    import libvirt
+
+    try:
+        domain = conn.lookupByName(name)
+    except libvirt.libvirtError:
+        domain = None
+    if domain is not None:
+        if domain.isActive():
+            domain.destroy()
+        domain.undefine()
+    pool.refresh(0)
+    for volume in (f"{name}.qcow2", f"{name}-seed.iso"):
+        if volume in pool.listVolumes():
+            pool.storageVolLookupByName(volume).delete(0)
+
+
 def remove_guests(paths: LabPaths, state: dict[str, Any]) -> list[str]:
-    """The guest site's domains (powered off, undefined) and their volumes; the standard image stays."""
+    """The guest site's domains (powered off, undefined) and their volumes; the standard image stays.
+    Returns the names of the domains there were."""
     import libvirt
 
     site_file = site_dir(paths) / "site.json"
@@ -308,22 +328,12 @@ def remove_guests(paths: LabPaths, state: dict[str, Any]) -> list[str]:
     removed = []
     try:
         pool = conn.storagePoolLookupByName(state["pool"])
-        pool.refresh(0)
-        volumes = pool.listVolumes()
+        existing = {domain.name() for domain in conn.listAllDomains()}
         for guest in site["guests"]:
             name = guest["host"].replace(".", "-")
-            try:
-                domain = conn.lookupByName(name)
-            except libvirt.libvirtError:
-                domain = None
-            if domain is not None:
-                if domain.isActive():
-                    domain.destroy()
-                domain.undefine()
+            remove_machine(conn, pool, name)
+            if name in existing:
                 removed.append(name)
-            for volume in (f"{name}.qcow2", f"{name}-seed.iso"):
-                if volume in volumes:
-                    pool.storageVolLookupByName(volume).delete(0)
     finally:
         conn.close()
     return removed

@@ -20,6 +20,7 @@ if str(REPO / "lab") not in sys.path:
 from psf_lab import guests  # noqa: E402
 from psf_lab import libvirt as lab_libvirt  # noqa: E402
 from psf_lab.config import LabPaths  # noqa: E402
+from psf_lab.guests import remove_machine  # noqa: E402, F401  (the libvirt tests' clean-up)
 
 #: The blank base image of the tests whose guests need not boot an OS.
 BLANK_BASE = "blank-base.qcow2"
@@ -46,24 +47,6 @@ def lab_libvirtd(*, blank_base: bool = False) -> Iterator[dict[str, Any]]:
     finally:
         if started_here:
             lab_libvirt.stop(paths)
-
-
-def remove_machine(conn: Any, pool: Any, name: str) -> None:
-    """The domain ``name`` (powered off, undefined) and its volumes (``<name>.qcow2``, ``<name>-seed.iso``)."""
-    import libvirt
-
-    try:
-        domain = conn.lookupByName(name)
-    except libvirt.libvirtError:
-        domain = None
-    if domain is not None:
-        if domain.isActive():
-            domain.destroy()
-        domain.undefine()
-    pool.refresh(0)
-    for volume in (f"{name}.qcow2", f"{name}-seed.iso"):
-        if volume in pool.listVolumes():
-            pool.storageVolLookupByName(volume).delete(0)
 
 
 def ssh_options(state: dict[str, Any], key: Path) -> list[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from inventory_output import plain
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO / "collections"
@@ -216,18 +217,7 @@ def lab_inventory(tmp_path_factory) -> dict:
     result = subprocess.run([str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(target), "--list"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    return _plain(json.loads(result.stdout))
-
-
-def _plain(value):
-    """Tenant data comes out of ``ansible-inventory --list`` as ``{"__ansible_unsafe": ...}``."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
+    return plain(json.loads(result.stdout))
 
 
 def _members(inventory: dict, group: str) -> set[str]:

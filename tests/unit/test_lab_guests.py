@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from inventory_output import plain
 
 REPO = Path(__file__).resolve().parents[2]
 for path in (REPO / "lab", REPO / "collections"):
@@ -30,17 +31,6 @@ STATE = {"uri": "qemu:///system?socket=/lab/libvirt/sock/libvirt-sock", "pool": 
 IMAGE = "psf-debian-12-0123456789abcdef.qcow2"
 
 
-def _plain(value):
-    """Tenant data comes out of ``ansible-inventory --list`` as ``{"__ansible_unsafe": ...}``."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> dict:
     paths = LabPaths(tmp_path_factory.mktemp("lab"))
@@ -49,7 +39,7 @@ def site(tmp_path_factory) -> dict:
     result = subprocess.run([str(Path(sys.executable).parent / "ansible-inventory"), "-i", written["inventory"],
                              "--list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    return {"paths": paths, "written": written, "inventory": _plain(json.loads(result.stdout))}
+    return {"paths": paths, "written": written, "inventory": plain(json.loads(result.stdout))}
 
 
 def test_the_tenant_vms_are_guests_on_the_guests_subnet(site):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from inventory_output import plain
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTIONS = REPO / "collections"
@@ -208,16 +209,6 @@ def _load_role_filter(role: str, name: str):
     return module
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
 def _members(inventory: dict, group: str) -> set[str]:
     data = inventory.get(group, {})
     found = set(data.get("hosts", []))
@@ -261,7 +252,7 @@ def lab(tmp_path_factory) -> dict:
     assert rendered.returncode == 0, rendered.stdout[-3000:] + rendered.stderr[-3000:]
     message = json.loads(rendered.stdout.split(" => ", 1)[1])["msg"]
     values = dict(zip(expressions, (json.loads(part) for part in message.split("|")), strict=True))
-    return {"inventory": _plain(json.loads(listed.stdout)), **values}
+    return {"inventory": plain(json.loads(listed.stdout)), **values}
 
 
 def test_the_lab_inventory_treats_its_vm_as_a_decommissioned_vm(lab: dict) -> None:
