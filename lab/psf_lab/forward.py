@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def serve(host: str, port: int, command: Sequence[str]) -> None:
@@ -67,21 +67,28 @@ def start(prefix: Sequence[str], host: str, port: int, command: Sequence[str],
 def stop(process: subprocess.Popen[str]) -> None:
     """End the forwarder and every connection's command (its process group, start()'s session):
     SIGTERM, then SIGKILL for what is left after 5 s."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:  # nothing of the group is left
-            break
-        if _group_ended(process, timeout=5):
-            break
+    stop_group(process.pid, process.poll)
     process.wait(timeout=5)
 
 
-def _group_ended(process: subprocess.Popen[str], timeout: float) -> bool:
+def stop_group(pgid: int, reap: Callable[[], object] = lambda: None) -> None:
+    """SIGTERM to the process group ``pgid`` (a forwarder that leads its session, and its connections'
+    relays), then SIGKILL for what is left after 5 s. ``reap`` reaps the leader when it is the caller's
+    child (a reaped leader no longer counts)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:  # nothing of the group is left
+            return
+        if _group_ended(pgid, reap, timeout=5):
+            return
+
+
+def _group_ended(pgid: int, reap: Callable[[], object], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        process.poll()  # the forwarder leads the group: reaped, it no longer counts
-        if not _group_alive(process.pid):
+        reap()
+        if not _group_alive(pgid):
             return True
         time.sleep(0.05)
     return False

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -43,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from psf_lab import forward
 from psf_lab.config import REPO_ROOT, LabError, LabPaths
 from psf_lab.libvirt import SUBNET
 from psf_lab.processes import pid_matches, recorded_pid, spawn, tail
@@ -55,7 +54,7 @@ EXPORTER_PORT = 19100
 #: In the monitoring machine's namespace, guest 192.0.2.N is at 127.0.2.N (node exporter and sshd).
 SCRAPE_NETWORK = "127.0.2.0/24"
 RELAY = REPO_ROOT / "lab" / "psf_lab" / "relay.py"
-FORWARD = REPO_ROOT / "lab" / "psf_lab" / "forward.py"
+FORWARD = Path(forward.__file__).resolve()
 #: How long a forwarder has to print that it listens.
 FORWARD_START_TIMEOUT = 10.0
 #: The lab's backup and monitoring machines (inventories/lab/machines.yml).
@@ -94,7 +93,10 @@ def guest_address(host: str, address: Any) -> str:
         raise LabError(f"VM {host}: psf_vm.address {address!r} (from its tenant file) is not an IPv4 address: "
                        f"the lab's libvirt guests take its last octet on {SUBNET}") from None
     network = ipaddress.ip_network(SUBNET)
-    last = int(ip) & 0xFF if ip.version == 4 else 0
+    if ip.version != 4:
+        raise LabError(f"VM {host}: psf_vm.address {address} (from its tenant file) is not an IPv4 address: "
+                       f"the lab's libvirt guests take its last octet on {SUBNET}")
+    last = int(ip) & 0xFF
     if last in (0, 1, 255):
         raise LabError(f"VM {host}: psf_vm.address {address} (from its tenant file): the lab's libvirt guests take "
                        f"its last octet on {SUBNET}, and {last} is the network's, the gateway's or the broadcast")
@@ -237,20 +239,8 @@ def _forwarder(paths: LabPaths, service: str, prefix: list[str], host: str, port
 
 
 def _stop_group(pid: int) -> None:
-    """SIGTERM to the forwarder's session (it and its connections' relays), SIGKILL after 5 s."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            pid_matches(pid, "forward.py")  # reaps it when it is this process's child
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
+    """The forwarder's session (it and its connections' relays): forward.py's own stop."""
+    forward.stop_group(pid, lambda: pid_matches(pid, "forward.py"))  # pid_matches reaps this process's child
 
 
 def forwarders_down(paths: LabPaths, site: str = "demo") -> list[str]:

@@ -102,6 +102,8 @@ def test_addresses_move_to_the_guests_subnet_by_their_last_octet():
         guests.guest_address("web1.packaging", "127.0.0.1")
     with pytest.raises(LabError, match=r"VM web1.packaging: psf_vm.address 'web' \(from its tenant file\) is not"):
         guests.guest_address("web1.packaging", "web")
+    with pytest.raises(LabError, match=r"VM web1.packaging: psf_vm.address ::1 \(from its tenant file\) is not an"):
+        guests.guest_address("web1.packaging", "::1")
 
 
 def test_a_vm_without_an_address_is_refused_naming_tenant_file_and_field(tmp_path):
