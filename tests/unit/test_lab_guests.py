@@ -116,3 +116,29 @@ def test_a_vm_without_an_address_is_refused_naming_tenant_file_and_field(tmp_pat
     with pytest.raises(LabError, match=r"tenant pyladies-berlin, file pyladies-berlin.yml: VM site1 declares no "
                                        r"address \(services.vms\[\].address\)"):
         guests.write_inventory(LabPaths(tmp_path / "state"), STATE, IMAGE, source=source)
+
+
+@pytest.mark.skipif(shutil.which("ip") is None or os.geteuid() != 0, reason="needs iproute2's ip, as root")
+def test_a_forwarder_that_cannot_start_is_reported_with_its_exit_and_its_words(tmp_path):
+    paths = LabPaths(tmp_path / "state")
+    with pytest.raises(LabError) as raised:
+        guests._forwarder(paths, "forward-t-backup", ["ip", "netns", "exec", "psf-no-such-namespace"],
+                          "192.0.2.1", 2223, ["true"])
+    message = str(raised.value)
+    assert "forwarder forward-t-backup (192.0.2.1:2223) did not start (exit status 255)" in message
+    assert "psf-no-such-namespace" in message.split("\n", 1)[1]  # ip's own words, from its log
+    assert not paths.pid_file("forward-t-backup").exists()
+
+
+def test_a_forwarder_that_does_not_listen_in_time_is_stopped_and_reported_with_where_it_waits(tmp_path, monkeypatch):
+    slow = tmp_path / "forward.py"  # a forwarder that never gets to listen
+    slow.write_text("import time\ntime.sleep(300)\n")
+    monkeypatch.setattr(guests, "FORWARD", slow)
+    monkeypatch.setattr(guests, "FORWARD_START_TIMEOUT", 1.0)
+    paths = LabPaths(tmp_path / "state")
+    with pytest.raises(LabError, match=r"forwarder forward-t-ssh \(127.0.2.9:22\) did not print that it listens "
+                                       r"within 1 s \(still running python[0-9.]*, state S, waiting in "):
+        guests._forwarder(paths, "forward-t-ssh", ["env"], "127.0.2.9", 22, ["true"])
+    assert not paths.pid_file("forward-t-ssh").exists()
+    running = subprocess.run(["pgrep", "-f", str(slow)], capture_output=True, text=True, check=False)
+    assert running.stdout == "", "the forwarder that did not start is still running"
