@@ -165,30 +165,6 @@ def vm_check(host: str, state: str | None, *, unseen: str = NO_VM_SOURCE) -> Che
     return Check("vm", host, RED, state)
 
 
-def hypervisor_machines(cvars: Mapping[str, Any], hosts: Iterable[str]) -> tuple[dict[str, str], str]:
-    """Inventory host -> state of its libvirt domain (``absent`` when there is none) on the hypervisor
-    ``psf_hypervisor`` names, and why not when it cannot be asked (``{}, reason``; ``{}, ""``: no
-    libvirt hypervisor in this inventory). The domain's name is the one playbooks/hypervisor.yml gives."""
-    hypervisor = cvars.get("psf_hypervisor")
-    if not isinstance(hypervisor, Mapping) or hypervisor.get("provider") != "libvirt" or not hypervisor.get("uri"):
-        return {}, ""
-    uri = str(hypervisor["uri"])
-    try:
-        from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
-        from ansible_collections.psf.infra.plugins.module_utils.hypervisor.libvirt import LibvirtProvider
-    except ImportError as err:  # libvirt-python missing on this control node
-        return {}, f"the hypervisor {uri} cannot be asked here: {err}"
-    try:
-        provider = LibvirtProvider(uri)
-    except PsfInfraError as err:
-        return {}, str(err)
-    try:
-        states = {vm.name: vm.state for vm in provider.list()}
-    finally:
-        provider.close()
-    return {host: states.get(host.replace(".", "-"), "absent") for host in hosts}, ""
-
-
 def decommissioned_check(host: str, since: str, state: str | None) -> Check:
     """A VM declared ``state: decommissioned``: neither backed up on schedule nor monitored any more;
     ``state`` as for ``vm_check`` (None: gone from the lab, or a VM the page cannot see)."""
@@ -362,7 +338,7 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime,
     servers = summary.name_servers(cvars)
     store = summary.certificate_store(cvars)
     machines = summary.lab_machines() if cvars.get("psf_lab_dir") else {}
-    domains, unseen = hypervisor_machines(cvars, [
+    domains, unseen = summary.hypervisor_machines(cvars, [
         f"{vm['name']}.{name}" for name, record in inventory.tenants.items()
         for vm in (record.get("services") or {}).get("vms") or []])
     facts = Facts.read(metrics_dir(cvars))
@@ -538,6 +514,20 @@ def write_site(tenants: Sequence[TenantStatus], directory: Path, *, env: str, no
     return list(written)
 
 
+def asks_monitoring(mode: str, inventory: Inventory) -> bool:
+    """Whether backups and apps come from Prometheus on the monitoring server (``--monitoring``):
+    ``always``; ``never``; ``auto`` when the inventory has a monitoring server and its VMs are not
+    the lab's podman machines, whose insides the page reads itself: production, and the lab's site on
+    libvirt guests (``make demo VM_PROVIDER=libvirt``: a lab inventory that names a hypervisor)."""
+    if mode in ("always", "never"):
+        return mode == "always"
+    group = inventory.data.get("monitoring_servers", {})
+    if not (group.get("hosts") or group.get("children")):
+        return False
+    cvars = inventory.controller_vars
+    return not cvars.get("psf_lab_dir") or bool(cvars.get("psf_hypervisor"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="psf-infra status")
     parser.add_argument("-i", "--inventory", default="inventories/lab")
@@ -546,7 +536,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metrics-dir", metavar="DIR", help="write psf_infra_run_status.prom there")
     parser.add_argument("--stale-after", type=float, default=3600.0, metavar="SECONDS")
     parser.add_argument("--monitoring", choices=["auto", "always", "never"], default="auto",
-                        help="read backups and apps from Prometheus on the monitoring server (auto: outside the lab)")
+                        help="read backups and apps from Prometheus on the monitoring server (auto: outside the lab, "
+                        "and in the lab when its VMs are libvirt guests)")
     args = parser.parse_args(argv)
     root = project_root()
     started, wall = time.monotonic(), time.time()
@@ -567,11 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         record(invalid_registry=str(err))
         return EXIT_INVALID_REGISTRY
     now = dt.datetime.now(dt.UTC)
-    cvars = inventory.controller_vars
-    has_monitoring = bool(inventory.data.get("monitoring_servers", {}).get("hosts")
-                          or inventory.data.get("monitoring_servers", {}).get("children"))
-    ask = args.monitoring == "always" or (args.monitoring == "auto" and has_monitoring
-                                           and not cvars.get("psf_lab_dir"))
+    ask = asks_monitoring(args.monitoring, inventory)
     monitoring = monitoring_facts(args.inventory, root, args.vault_password_file) if ask else None
     tenants = collect(inventory, root, now, monitoring)
     directory = Path(args.output) if args.output else root / ".cache" / "status"

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +134,45 @@ def lab_machines() -> dict[str, tuple[str, str]]:
             for c in json.loads(listing.stdout or "[]") if "psf.infra.inventory-host" in (c.get("Labels") or {})}
 
 
-def vm_status(host: str, hostvars: dict[str, Any], machines: dict[str, tuple[str, str]]) -> str:
-    """Where the VM runs; for a lab machine, whether its container runs and when it was last backed up."""
+def hypervisor_machines(cvars: Mapping[str, Any], hosts: Iterable[str]) -> tuple[dict[str, str], str]:
+    """Inventory host -> state of its libvirt domain (``absent`` when there is none) on the hypervisor
+    ``psf_hypervisor`` names, and why not when it cannot be asked (``{}, reason``; ``{}, ""``: no
+    libvirt hypervisor in this inventory). The domain's name is the one playbooks/hypervisor.yml gives."""
+    hypervisor = cvars.get("psf_hypervisor")
+    if not isinstance(hypervisor, Mapping) or hypervisor.get("provider") != "libvirt" or not hypervisor.get("uri"):
+        return {}, ""
+    uri = str(hypervisor["uri"])
+    try:
+        from ansible_collections.psf.infra.plugins.module_utils.errors import PsfInfraError
+        from ansible_collections.psf.infra.plugins.module_utils.hypervisor.libvirt import LibvirtProvider
+    except ImportError as err:  # libvirt-python missing on this control node
+        return {}, f"the hypervisor {uri} cannot be asked here: {err}"
+    try:
+        provider = LibvirtProvider(uri)
+    except PsfInfraError as err:
+        return {}, str(err)
+    try:
+        states = {vm.name: vm.state for vm in provider.list()}
+    finally:
+        provider.close()
+    return {host: states.get(host.replace(".", "-"), "absent") for host in hosts}, ""
+
+
+def vm_status(host: str, hostvars: dict[str, Any], machines: dict[str, tuple[str, str]],
+              domains: Mapping[str, str] | None = None, unseen: str = "") -> str:
+    """Where the VM runs: for a lab machine, whether its container runs and when it was last backed
+    up; else the state of its libvirt domain on the inventory's hypervisor (``domains``, from
+    hypervisor_machines(); ``unseen``: why that hypervisor could not be asked)."""
     if host not in hostvars:
         return "not in inventory"
     if host not in machines:
+        state = (domains or {}).get(host)
+        if state == "absent":
+            return "no libvirt domain: playbooks/hypervisor.yml makes it"
+        if state is not None:
+            return f"libvirt domain {host.replace('.', '-')} {state}"
+        if unseen:
+            return unseen
         return "no lab machine" if machines or hostvars[host].get("psf_lab_dir") else "in inventory"
     container, state = machines[host]
     if state != "running":
@@ -186,6 +220,9 @@ def render(inventory: Inventory, root: Path) -> list[str]:
     cert_dir = certificate_store(cvars)
     hostvars = inventory.hostvars
     machines = lab_machines() if cvars.get("psf_lab_dir") else {}
+    domains, unseen = hypervisor_machines(cvars, [
+        f"{vm['name']}.{name}" for name, record in tenants.items()
+        for vm in (record.get("services") or {}).get("vms") or [] if f"{vm['name']}.{name}" not in machines])
     lines = [f"psf.infra: {len(tenants)} tenants in {cvars.get('psf_registry_env', '?')}"]
     for name in sorted(tenants):
         tenant = tenants[name]
@@ -206,7 +243,7 @@ def render(inventory: Inventory, root: Path) -> list[str]:
         for vm in services.get("vms", []):
             host = f"{vm['name']}.{name}"
             paths = " ".join(vm.get("backup", {}).get("paths", []))
-            status = vm_status(host, hostvars, machines)
+            status = vm_status(host, hostvars, machines, domains, unseen)
             if vm.get("state") == "decommissioned":
                 status = f"decommissioned on {vm.get('decommissioned_on')}; {status}"
             lines.append(f"  vm            {host}  size {vm.get('size')}  backup: {paths}  ({status})")

@@ -24,6 +24,7 @@ are printed (`pytest -s`), never asserted."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_cli import REPO, copy_inventory
+from ansible_cli import PSF_INFRA, REPO, ansible_env, copy_inventory
 
 sys.path[:0] = [str(REPO / "lab"), str(REPO / "collections")]
 
@@ -257,7 +258,19 @@ def guest(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guest]:
             assert result.returncode == 0, out(result)
 
 
-def test_a_libvirt_guest_is_served_like_every_vm(guest: Guest, lab) -> None:
+def status_checks(inventory: Path, tmp_path: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    """``psf-infra status`` on the guest site: (kind, name) -> (health, reason) of each check."""
+    directory = tmp_path / "status"
+    completed = subprocess.run([*PSF_INFRA, "status", "-i", str(inventory), "-o", str(directory)], cwd=REPO,
+                               env={**ansible_env(), "PSF_INFRA_REGISTRY_CACHE": "false"}, capture_output=True,
+                               text=True, timeout=600, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    page = json.loads((directory / "status.json").read_text())
+    return {(check["kind"], check["name"]): (check["health"], check["reason"])
+            for tenant in page["tenants"] for check in tenant["checks"]}
+
+
+def test_a_libvirt_guest_is_served_like_every_vm(guest: Guest, lab, tmp_path: Path) -> None:
     """Booted, converged (twice: the second run changes nothing), backed up, monitored, in DNS; its
     tenant member is root on it."""
     scope = ("-e", f"psf_tenant_scope={guest.tenant}")
@@ -310,6 +323,12 @@ def test_a_libvirt_guest_is_served_like_every_vm(guest: Guest, lab) -> None:
     assert wait_until(lambda: target_health(guest.host, "node"), "up") == "up"
     ssh_probe = f'probe_success{{job="blackbox_ssh",instance="{guest.host}"}}'
     assert wait_until(lambda: prometheus_value(ssh_probe), 1.0) == 1.0
+    # the status page, as for the libvirt demo: the guest's domain runs, and its backup is the one
+    # Prometheus holds (psf-infra status asks it by itself: the guest is no podman machine to look into)
+    checks = status_checks(guest.inventory, tmp_path)
+    assert checks[("vm", guest.host)] == ("green", "running"), checks
+    health, reason = checks[("backup", guest.host)]
+    assert (health, reason.startswith("last success ")) == ("green", True), checks
     # forward and reverse on both name servers
     ptr = ".".join(reversed(ADDRESS.split("."))) + ".in-addr.arpa."
     assert answers(lab, guest.fqdn, "A") == {server: ("NOERROR", [ADDRESS]) for server in ("ns1", "ns2")}

@@ -72,6 +72,14 @@ def test_the_tenant_vms_are_guests_on_the_guests_subnet(site):
     assert lab_tenant["services"]["vms"][0]["address"] == "127.0.0.10"
 
 
+def test_the_status_page_reads_the_guests_backups_and_apps_from_prometheus(site):
+    """The guests are no podman machines the page could look into: like production, it asks Prometheus."""
+    from psf_infra_runner.inventory import Inventory
+    from psf_infra_runner.status import asks_monitoring
+
+    assert asks_monitoring("auto", Inventory(site["inventory"]))
+
+
 def test_hypervisor_yml_plans_both_guests_with_their_addresses(site):
     hostvars = site["inventory"]["_meta"]["hostvars"]
     plan = hypervisor.hypervisor_vms(hostvars, list(site["inventory"]["tenant_vms"]["hosts"]),

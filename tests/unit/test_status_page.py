@@ -183,15 +183,15 @@ def test_vm_states_come_from_the_libvirt_hypervisor_the_inventory_names(tmp_path
 
     summary.use_collection(Path(__file__).resolve().parents[2])
     cvars = {"psf_hypervisor": {"provider": "libvirt", "uri": "test:///default"}}
-    assert status.hypervisor_machines(cvars, ["test", "web1.packaging"]) == (
+    assert summary.hypervisor_machines(cvars, ["test", "web1.packaging"]) == (
         {"test": "running", "web1.packaging": "absent"}, "")
-    assert status.hypervisor_machines({"psf_hypervisor": {"provider": "libvirt", "uri": "test:///default"}},
+    assert summary.hypervisor_machines({"psf_hypervisor": {"provider": "libvirt", "uri": "test:///default"}},
                                       []) == ({}, "")
     unreachable = {"psf_hypervisor": {"provider": "libvirt", "uri": f"qemu:///system?socket={tmp_path}/none"}}
-    states, why = status.hypervisor_machines(unreachable, ["web1.packaging"])
+    states, why = summary.hypervisor_machines(unreachable, ["web1.packaging"])
     assert states == {} and why.startswith(f"libvirt qemu:///system?socket={tmp_path}/none: connect failed"), why
-    assert status.hypervisor_machines({}, ["web1.packaging"]) == ({}, "")
-    assert status.hypervisor_machines({"psf_hypervisor": {"provider": "podman"}}, ["web1.packaging"]) == ({}, "")
+    assert summary.hypervisor_machines({}, ["web1.packaging"]) == ({}, "")
+    assert summary.hypervisor_machines({"psf_hypervisor": {"provider": "podman"}}, ["web1.packaging"]) == ({}, "")
 
 
 def test_prometheus_facts_and_the_checks_made_of_them():
@@ -221,3 +221,45 @@ def test_prometheus_facts_and_the_checks_made_of_them():
     assert status.app_probe_check("www", "web1.x", facts.apps["www"], server="monitor1",
                                   vm_state="stopped") == status.Check("app", "www", RED, "its VM web1.x is stopped")
     assert status.app_probe_check("www", "web1.x", None, server="", problem=down.problem).reason == down.problem
+
+
+def test_backups_and_apps_come_from_prometheus_where_the_page_cannot_look_into_the_vms():
+    from psf_infra_runner.inventory import Inventory
+
+    def inventory(controller: dict, monitoring: dict | None) -> Inventory:
+        data = {"_meta": {"hostvars": {"localhost": {"psf_tenants": {}, **controller}}}}
+        if monitoring is not None:
+            data["monitoring_servers"] = monitoring
+        return Inventory(data)
+
+    server = {"hosts": ["monitor1"]}
+    lab = {"psf_lab_dir": "/repo/.lab"}
+    guests = {**lab, "psf_hypervisor": {"provider": "libvirt", "uri": "qemu:///system"}}
+    production = {"psf_hypervisor": {"provider": "libvirt", "uri": "qemu+ssh://kvm1/system"}}
+    auto = {name: status.asks_monitoring("auto", inventory(cvars, server))
+            for name, cvars in (("lab", lab), ("guests", guests), ("production", production))}
+    assert auto == {"lab": False, "guests": True, "production": True}
+    assert status.asks_monitoring("auto", inventory(production, {"children": {"monitoring_eu": {}}}))
+    assert not status.asks_monitoring("auto", inventory(production, None))  # nothing to ask
+    assert not status.asks_monitoring("auto", inventory(production, {"hosts": []}))
+    assert status.asks_monitoring("always", inventory(lab, None))
+    assert not status.asks_monitoring("never", inventory(production, server))
+
+
+def test_the_summary_says_where_each_vm_runs():
+    """`psf-infra summary`'s line of a VM: a lab machine's container, else its libvirt domain on the
+    inventory's hypervisor (hypervisor_machines, as the status page reads it), else why it cannot tell."""
+    from psf_infra_runner import summary
+
+    hostvars = {"web1.packaging": {"psf_lab_dir": "/repo/.lab"}, "docs1.packaging": {}}
+    assert summary.vm_status("web1.packaging", hostvars, {}, {"web1.packaging": "running"}) == \
+        "libvirt domain web1-packaging running"
+    assert summary.vm_status("web1.packaging", hostvars, {}, {"web1.packaging": "stopped"}) == \
+        "libvirt domain web1-packaging stopped"
+    assert summary.vm_status("web1.packaging", hostvars, {}, {"web1.packaging": "absent"}) == \
+        "no libvirt domain: playbooks/hypervisor.yml makes it"
+    unreachable = "libvirt qemu:///system?socket=/none: connect failed"
+    assert summary.vm_status("web1.packaging", hostvars, {}, {}, unreachable) == unreachable
+    assert summary.vm_status("web1.packaging", hostvars, {}) == "no lab machine"
+    assert summary.vm_status("docs1.packaging", hostvars, {}) == "in inventory"
+    assert summary.vm_status("www1.pyladies", hostvars, {}) == "not in inventory"
