@@ -34,6 +34,15 @@ def run(*command: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300, check=False)
 
 
+def status_page(inventory: Path, directory: Path) -> dict:
+    """``psf-infra status`` on ``inventory``, written into ``directory``: its ``status.json``."""
+    completed = subprocess.run([*PSF_INFRA, "status", "-i", str(inventory), "-o", str(directory)], cwd=REPO,
+                               env={**ansible_env(), "PSF_INFRA_REGISTRY_CACHE": "false"}, capture_output=True,
+                               text=True, timeout=600, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return json.loads((directory / "status.json").read_text())
+
+
 def copy_inventory(source: Path, target: Path, *, vault: Path | None = None) -> Path:
     """A copy of the inventory ``source`` at ``target``; ``vault`` becomes its group_vars/all/vault.yml."""
     shutil.copytree(source, target)

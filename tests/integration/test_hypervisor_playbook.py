@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_cli import BIN, PSF_INFRA, REPO, ansible_env, copy_inventory
+from ansible_cli import BIN, REPO, ansible_env, copy_inventory, status_page
 
 libvirt = pytest.importorskip("libvirt")
 pycdlib = pytest.importorskip("pycdlib")
@@ -103,12 +103,7 @@ def messages(result: dict[str, Any], task: str) -> list[str]:
 
 def vm_checks(inventory: Path, tmp_path: Path) -> dict[str, tuple[str, str]]:
     """The status page's vm checks (``psf-infra status`` on the inventory): host -> (health, reason)."""
-    out = tmp_path / "status"
-    completed = subprocess.run([*PSF_INFRA, "status", "-i", str(inventory), "-o", str(out)], cwd=REPO,
-                               env={**ansible_env(), "PSF_INFRA_REGISTRY_CACHE": "false"}, capture_output=True,
-                               text=True, timeout=300, check=False)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    page = json.loads((out / "status.json").read_text())
+    page = status_page(inventory, tmp_path / "status")
     checks = [check for tenant in page["tenants"] for check in tenant["checks"]]
     # backups and apps come from Prometheus on the monitoring server, which cannot be asked here
     for check in checks:

@@ -24,7 +24,6 @@ are printed (`pytest -s`), never asserted."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_cli import PSF_INFRA, REPO, ansible_env, copy_inventory
+from ansible_cli import REPO, copy_inventory, status_page
 
 sys.path[:0] = [str(REPO / "lab"), str(REPO / "collections")]
 
@@ -260,12 +259,7 @@ def guest(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guest]:
 
 def status_checks(inventory: Path, tmp_path: Path) -> dict[tuple[str, str], tuple[str, str]]:
     """``psf-infra status`` on the guest site: (kind, name) -> (health, reason) of each check."""
-    directory = tmp_path / "status"
-    completed = subprocess.run([*PSF_INFRA, "status", "-i", str(inventory), "-o", str(directory)], cwd=REPO,
-                               env={**ansible_env(), "PSF_INFRA_REGISTRY_CACHE": "false"}, capture_output=True,
-                               text=True, timeout=600, check=False)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    page = json.loads((directory / "status.json").read_text())
+    page = status_page(inventory, tmp_path / "status")
     return {(check["kind"], check["name"]): (check["health"], check["reason"])
             for tenant in page["tenants"] for check in tenant["checks"]}
 
