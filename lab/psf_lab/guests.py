@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible_collections.psf.infra.plugins.filter.hypervisor import machine_name
 
 from psf_lab import forward
 from psf_lab.config import REPO_ROOT, LabError, LabPaths
@@ -226,6 +227,7 @@ def _forwarder(paths: LabPaths, service: str, prefix: list[str], host: str, port
     pid = spawn(paths, service, [*prefix, sys.executable, str(FORWARD), host, str(port), "--", *command])
     deadline = time.monotonic() + FORWARD_START_TIMEOUT
     wanted = f"listening {host}:{port}"
+    running: str | None = None
     while time.monotonic() < deadline:
         with open(out, "rb") as handle:
             handle.seek(start)
@@ -235,7 +237,8 @@ def _forwarder(paths: LabPaths, service: str, prefix: list[str], host: str, port
         if not (pid_matches(pid, "forward.py") or pid_matches(pid, Path(prefix[0]).name)):
             break
         time.sleep(0.05)
-    running = _running_state(pid)
+    else:  # the deadline passed with it still starting
+        running = _running_state(pid)
     _stop_group(pid)
     paths.pid_file(service).unlink(missing_ok=True)
     if running is None:
@@ -246,14 +249,14 @@ def _forwarder(paths: LabPaths, service: str, prefix: list[str], host: str, port
 
 def _running_state(pid: int) -> str | None:
     """What a forwarder that is still starting was doing: the program it ran (``ip``, ``python3``),
-    its state and where in the kernel it waited; None once it has ended."""
-    if not pid_matches(pid, "forward.py") and not pid_matches(pid, "ip") and not pid_matches(pid, "nsenter"):
-        return None
+    its state and where in the kernel it waited; None when it ended meanwhile."""
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         wchan = Path(f"/proc/{pid}/wchan").read_text().strip() or "-"
     except (OSError, IndexError):
+        return None
+    if state in ("Z", "X"):  # ended, not yet reaped
         return None
     return f"still running {comm}, state {state}, waiting in {wchan}"
 
@@ -340,7 +343,7 @@ def remove_guests(paths: LabPaths, state: dict[str, Any]) -> list[str]:
         pool = conn.storagePoolLookupByName(state["pool"])
         existing = {domain.name() for domain in conn.listAllDomains()}
         for guest in site["guests"]:
-            name = guest["host"].replace(".", "-")
+            name = machine_name(guest["host"])
             remove_machine(conn, pool, name)
             if name in existing:
                 removed.append(name)

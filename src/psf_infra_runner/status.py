@@ -338,9 +338,7 @@ def collect(inventory: Inventory, root: Path, now: dt.datetime,
     servers = summary.name_servers(cvars)
     store = summary.certificate_store(cvars)
     machines = summary.lab_machines() if cvars.get("psf_lab_dir") else {}
-    domains, unseen = summary.hypervisor_machines(cvars, [
-        f"{vm['name']}.{name}" for name, record in inventory.tenants.items()
-        for vm in (record.get("services") or {}).get("vms") or []])
+    domains, unseen = summary.hypervisor_machines(cvars, summary.vm_hosts(inventory.tenants))
     facts = Facts.read(metrics_dir(cvars))
     tenants = []
     for name, record in sorted(inventory.tenants.items()):

@@ -155,7 +155,20 @@ def hypervisor_machines(cvars: Mapping[str, Any], hosts: Iterable[str]) -> tuple
         states = {vm.name: vm.state for vm in provider.list()}
     finally:
         provider.close()
-    return {host: states.get(host.replace(".", "-"), "absent") for host in hosts}, ""
+    return {host: states.get(machine_name(host), "absent") for host in hosts}, ""
+
+
+def machine_name(host: str) -> str:
+    """The VM's machine (domain) name: playbooks/hypervisor.yml's, the collection's vm_machine_name filter."""
+    from ansible_collections.psf.infra.plugins.filter.hypervisor import machine_name as rule
+
+    return rule(host)
+
+
+def vm_hosts(tenants: Mapping[str, Any]) -> list[str]:
+    """The inventory host of every VM of the registry's tenants (``<vm>.<tenant>``)."""
+    return [f"{vm['name']}.{name}" for name, record in tenants.items()
+            for vm in (record.get("services") or {}).get("vms") or []]
 
 
 def vm_status(host: str, hostvars: dict[str, Any], machines: dict[str, tuple[str, str]],
@@ -170,7 +183,7 @@ def vm_status(host: str, hostvars: dict[str, Any], machines: dict[str, tuple[str
         if state == "absent":
             return "no libvirt domain: playbooks/hypervisor.yml makes it"
         if state is not None:
-            return f"libvirt domain {host.replace('.', '-')} {state}"
+            return f"libvirt domain {machine_name(host)} {state}"
         if unseen:
             return unseen
         return "no lab machine" if machines or hostvars[host].get("psf_lab_dir") else "in inventory"
@@ -220,9 +233,7 @@ def render(inventory: Inventory, root: Path) -> list[str]:
     cert_dir = certificate_store(cvars)
     hostvars = inventory.hostvars
     machines = lab_machines() if cvars.get("psf_lab_dir") else {}
-    domains, unseen = hypervisor_machines(cvars, [
-        f"{vm['name']}.{name}" for name, record in tenants.items()
-        for vm in (record.get("services") or {}).get("vms") or [] if f"{vm['name']}.{name}" not in machines])
+    domains, unseen = hypervisor_machines(cvars, vm_hosts(tenants))
     lines = [f"psf.infra: {len(tenants)} tenants in {cvars.get('psf_registry_env', '?')}"]
     for name in sorted(tenants):
         tenant = tenants[name]
