@@ -1,7 +1,9 @@
 """Session-wide test set-up shared by every test directory.
 
 - `lab`: the local lab of real services (lab/labctl.py). Started if it is not up, stopped at the
-  end only if this session started it (and `--keep-lab` / PSF_LAB_KEEP=1 was not given).
+  end only if this session started it (and `--keep-lab` / PSF_LAB_KEEP=1 was not given). Under
+  pytest-xdist the controller stops it, after every worker is done: a worker that stopped the lab it
+  started would pull it from under the others.
 - CONTAINERS_CONF for podman, from lab/podman-env.sh when that script exists.
 """
 
@@ -81,19 +83,52 @@ class Lab:
         return self.state["smtp"]
 
 
+def _lab_entirely_down() -> bool:
+    """Only a lab that was entirely down is this session's to stop; a partly running one is shared:
+    the fixture repairs it and leaves it."""
+    return not any(entry["pid"] for entry in labctl.status().values())
+
+
+def _keep_lab(config: pytest.Config) -> bool:
+    return config.getoption("--keep-lab") or os.environ.get("PSF_LAB_KEEP") == "1"
+
+
+def _stop_lab() -> None:
+    subprocess.run([sys.executable, str(LABCTL), "down"], capture_output=True, text=True, check=False)
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return not os.environ.get("PYTEST_XDIST_WORKER") and bool(getattr(config.option, "numprocesses", None))
+
+
+LAB_WAS_DOWN = pytest.StashKey[bool]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _xdist_controller(session.config):
+        session.config.stash[LAB_WAS_DOWN] = _lab_entirely_down()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The xdist controller stops a lab that was down when the run began and that a worker started."""
+    config = session.config
+    if (_xdist_controller(config) and config.stash.get(LAB_WAS_DOWN, False) and not _keep_lab(config)
+            and not _lab_entirely_down()):
+        _stop_lab()
+
+
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
-    report = labctl.status()
-    # Only a lab that was entirely down is ours to stop; a partly running one is shared: repair it, leave it.
-    started_here = not any(entry["pid"] for entry in report.values())
-    if not all(entry["healthy"] for entry in report.values()):
+    # A worker never stops the lab (see pytest_sessionfinish); `labctl up` takes the lab's lifecycle
+    # lock, so workers starting it at once start each service once.
+    started_here = _lab_entirely_down() and not os.environ.get("PYTEST_XDIST_WORKER")
+    if not all(entry["healthy"] for entry in labctl.status().values()):
         result = subprocess.run([sys.executable, str(LABCTL), "up"], capture_output=True, text=True, check=False)
         if result.returncode != 0:
             pytest.fail(f"lab/labctl.py up failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
     yield Lab(labctl.load_state())
-    keep = request.config.getoption("--keep-lab") or os.environ.get("PSF_LAB_KEEP") == "1"
-    if started_here and not keep:
-        subprocess.run([sys.executable, str(LABCTL), "down"], capture_output=True, text=True, check=False)
+    if started_here and not _keep_lab(request.config):
+        _stop_lab()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,6 +7,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import dns.exception
@@ -31,6 +32,7 @@ from psf_lab.config import (
 )
 from psf_lab.keys import ensure_keys, lab_key
 from psf_lab.processes import (
+    file_lock,
     lab_ports,
     listening_ports,
     recorded_pid,
@@ -122,9 +124,22 @@ def _log(verbose: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def _lifecycle_lock(paths: LabPaths) -> AbstractContextManager[None]:
+    """One `up`, `down`, `stop` or `restart` at a time on a lab directory: two processes bringing
+    the lab up or down at once (pytest-xdist workers, a person beside a test run) would otherwise
+    each start a service the other then cannot see or stop. Outside the run directory, which `down`
+    removes."""
+    return file_lock(paths.root / "lifecycle.lock")
+
+
 def up(paths: LabPaths | None = None, verbose: bool = False) -> dict[str, Any]:
     """Start every service that is not running and wait until the whole lab is healthy."""
     paths = paths or LabPaths()
+    with _lifecycle_lock(paths):
+        return _up(paths, verbose)
+
+
+def _up(paths: LabPaths, verbose: bool) -> dict[str, Any]:
     started_at = time.monotonic()
     _ensure_dirs(paths)
     secrets_by_key = ensure_keys(paths)
@@ -187,6 +202,11 @@ def up(paths: LabPaths | None = None, verbose: bool = False) -> dict[str, Any]:
 def down(paths: LabPaths | None = None, wipe: bool = False, verbose: bool = False) -> None:
     """Stop exactly the recorded processes, wait for the lab ports to close, drop run state."""
     paths = paths or LabPaths()
+    with _lifecycle_lock(paths):
+        _down(paths, wipe, verbose)
+
+
+def _down(paths: LabPaths, wipe: bool, verbose: bool) -> None:
     for service in reversed(list(SERVICES)):
         pid = recorded_pid(paths, service)
         if pid is not None:
@@ -209,7 +229,11 @@ def stop(services: Iterable[str], paths: LabPaths | None = None, verbose: bool =
     """Stop only the given services (recorded PIDs) and wait until their ports are closed; `up` (or
     `restart`) starts them again. Used to show what a run says when one server is down."""
     paths = paths or LabPaths()
-    services = list(services)
+    with _lifecycle_lock(paths):
+        _stop(list(services), paths, verbose)
+
+
+def _stop(services: list[str], paths: LabPaths, verbose: bool) -> None:
     for service in services:
         pid = recorded_pid(paths, service)
         if pid is not None:
@@ -224,8 +248,9 @@ def stop(services: Iterable[str], paths: LabPaths | None = None, verbose: bool =
 def restart(services: Iterable[str], paths: LabPaths | None = None, verbose: bool = False) -> dict[str, Any]:
     """Stop the given services by their recorded PIDs (configuration is rewritten at start), then `up`."""
     paths = paths or LabPaths()
-    stop(services, paths, verbose=verbose)
-    return up(paths, verbose=verbose)
+    with _lifecycle_lock(paths):
+        _stop(list(services), paths, verbose)
+        return _up(paths, verbose)
 
 
 def status(paths: LabPaths | None = None) -> dict[str, dict[str, Any]]:
