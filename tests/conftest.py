@@ -83,10 +83,10 @@ class Lab:
         return self.state["smtp"]
 
 
-def _lab_entirely_down() -> bool:
+def _lab_entirely_down(report: dict[str, dict[str, Any]] | None = None) -> bool:
     """Only a lab that was entirely down is this session's to stop; a partly running one is shared:
     the fixture repairs it and leaves it."""
-    return not any(entry["pid"] for entry in labctl.status().values())
+    return not any(entry["pid"] for entry in (report or labctl.status()).values())
 
 
 def _keep_lab(config: pytest.Config) -> bool:
@@ -121,8 +121,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     # A worker never stops the lab (see pytest_sessionfinish); `labctl up` takes the lab's lifecycle
     # lock, so workers starting it at once start each service once.
-    started_here = _lab_entirely_down() and not os.environ.get("PYTEST_XDIST_WORKER")
-    if not all(entry["healthy"] for entry in labctl.status().values()):
+    report = labctl.status()
+    started_here = _lab_entirely_down(report) and not os.environ.get("PYTEST_XDIST_WORKER")
+    if not all(entry["healthy"] for entry in report.values()):
         result = subprocess.run([sys.executable, str(LABCTL), "up"], capture_output=True, text=True, check=False)
         if result.returncode != 0:
             pytest.fail(f"lab/labctl.py up failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
